@@ -1,0 +1,232 @@
+"""The three MediaPipe Tasks landmarkers, in LIVE_STREAM (concurrent, async) or VIDEO mode.
+
+This package is the only importer of mediapipe. Landmarkers are always closed (``close`` or
+``with``), so interpreter exit prints no ``__del__`` tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TrackingError
+from ..frames import (
+    FaceObservation,
+    HandObservation,
+    Part,
+    PoseObservation,
+)
+from .convert import face_from_result, hands_from_result, pose_from_result
+
+__all__ = ["POSE_MODELS", "Landmarkers", "ResultHandler", "TrackerSettings"]
+
+log = logging.getLogger(__name__)
+
+POSE_MODELS = ("lite", "full", "heavy")
+
+Payload = PoseObservation | FaceObservation | tuple[HandObservation, ...] | None
+#: (part, capture timestamp ms, payload); called on a MediaPipe thread in LIVE_STREAM mode.
+ResultHandler = Callable[[Part, int, Payload], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    """What to run and how; see ``[tracking]`` in configs/default.toml."""
+
+    pose_model: str = "full"
+    num_hands: int = 2
+    min_pose_confidence: float = 0.5
+    min_face_confidence: float = 0.5
+    min_hand_confidence: float = 0.3
+    deadline_ms: float = 60.0
+    parts: tuple[bool, bool, bool] = (True, True, True)  # pose, face, hands
+    #: explicit bundle paths by registry name (pose_full, face, hand); others come from the cache
+    model_paths: dict[str, Path] = field(default_factory=dict)
+
+    def model_names(self) -> list[str]:
+        names = []
+        if self.parts[Part.POSE]:
+            names.append(f"pose_{self.pose_model}")
+        if self.parts[Part.FACE]:
+            names.append("face")
+        if self.parts[Part.HANDS]:
+            names.append("hand")
+        return names
+
+
+class Landmarkers:
+    """Owns the MediaPipe tasks for one run.
+
+    ``live=True``: LIVE_STREAM mode; ``submit`` hands an image to every enabled landmarker with
+    ``detect_async`` and returns at once; results reach ``on_result`` on MediaPipe's threads.
+    ``live=False``: VIDEO mode; ``detect`` runs the three concurrently on a small thread pool
+    (MediaPipe releases the GIL) and returns all results for that frame, deterministically.
+    """
+
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        model_paths: dict[str, Path],
+        *,
+        live: bool,
+        on_result: ResultHandler | None = None,
+    ) -> None:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions
+        from mediapipe.tasks.python import vision as V
+
+        if live and on_result is None:
+            raise ValueError("live mode needs on_result")
+        self._mp = mp
+        self.live = live
+        self.settings = settings
+        self._on_result = on_result
+        self._last_ts = -1
+        self._lock = threading.Lock()
+        self._tasks: list[Any] = [None, None, None]
+        self._pool: ThreadPoolExecutor | None = None
+        mode = V.RunningMode.LIVE_STREAM if live else V.RunningMode.VIDEO
+
+        def cb(part: Part, convert: Callable[[Any], Payload]) -> Callable[..., None] | None:
+            if not live:
+                return None
+
+            def callback(result: Any, _image: Any, timestamp_ms: int) -> None:
+                try:
+                    payload = convert(result)
+                except Exception:  # a bad result must not kill MediaPipe's thread
+                    log.exception("converting a %s result failed", part.name.lower())
+                    payload = None
+                assert on_result is not None
+                on_result(part, int(timestamp_ms), payload)
+
+            return callback
+
+        try:
+            if settings.parts[Part.POSE]:
+                path = model_paths[f"pose_{settings.pose_model}"]
+                self._tasks[Part.POSE] = V.PoseLandmarker.create_from_options(
+                    V.PoseLandmarkerOptions(
+                        base_options=BaseOptions(model_asset_path=str(path)),
+                        running_mode=mode,
+                        num_poses=1,
+                        min_pose_detection_confidence=settings.min_pose_confidence,
+                        min_pose_presence_confidence=settings.min_pose_confidence,
+                        min_tracking_confidence=settings.min_pose_confidence,
+                        result_callback=cb(Part.POSE, pose_from_result),
+                    )
+                )
+            if settings.parts[Part.FACE]:
+                self._tasks[Part.FACE] = V.FaceLandmarker.create_from_options(
+                    V.FaceLandmarkerOptions(
+                        base_options=BaseOptions(model_asset_path=str(model_paths["face"])),
+                        running_mode=mode,
+                        num_faces=1,
+                        min_face_detection_confidence=settings.min_face_confidence,
+                        min_face_presence_confidence=settings.min_face_confidence,
+                        min_tracking_confidence=settings.min_face_confidence,
+                        output_face_blendshapes=True,
+                        output_facial_transformation_matrixes=True,
+                        result_callback=cb(Part.FACE, face_from_result),
+                    )
+                )
+            if settings.parts[Part.HANDS]:
+                self._tasks[Part.HANDS] = V.HandLandmarker.create_from_options(
+                    V.HandLandmarkerOptions(
+                        base_options=BaseOptions(model_asset_path=str(model_paths["hand"])),
+                        running_mode=mode,
+                        num_hands=settings.num_hands,
+                        min_hand_detection_confidence=settings.min_hand_confidence,
+                        min_hand_presence_confidence=settings.min_hand_confidence,
+                        min_tracking_confidence=settings.min_hand_confidence,
+                        result_callback=cb(Part.HANDS, hands_from_result),
+                    )
+                )
+        except Exception as exc:
+            self.close()
+            raise TrackingError(f"MediaPipe could not start: {exc}") from exc
+        if not live:
+            self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mp-video")
+
+    def __enter__(self) -> Landmarkers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def active_parts(self) -> tuple[bool, bool, bool]:
+        return (self._tasks[0] is not None, self._tasks[1] is not None, self._tasks[2] is not None)
+
+    def _image(self, rgb: np.ndarray) -> Any:
+        return self._mp.Image(
+            image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)
+        )
+
+    def _check_ts(self, t_ms: int) -> None:
+        if t_ms <= self._last_ts:
+            raise TrackingError(f"timestamps must strictly increase ({t_ms} after {self._last_ts})")
+        self._last_ts = t_ms
+
+    def submit(
+        self, rgb: np.ndarray, t_ms: int, parts: tuple[bool, bool, bool] | None = None
+    ) -> tuple[bool, bool, bool]:
+        """LIVE_STREAM: hand the image to the landmarkers in ``parts``; returns who accepted it."""
+        with self._lock:
+            self._check_ts(t_ms)
+            image = self._image(rgb)
+            accepted = [False, False, False]
+            for p, task in enumerate(self._tasks):
+                if task is None or (parts is not None and not parts[p]):
+                    continue
+                try:
+                    task.detect_async(image, t_ms)
+                except Exception as exc:  # MediaPipe refused this frame; the frame goes on
+                    log.warning("%s refused frame at %d ms: %s", Part(p).name.lower(), t_ms, exc)
+                    continue
+                accepted[p] = True
+            return (accepted[0], accepted[1], accepted[2])
+
+    def detect(
+        self, rgb: np.ndarray, t_ms: int
+    ) -> tuple[PoseObservation | None, FaceObservation | None, tuple[HandObservation, ...]]:
+        """VIDEO mode: all results for one frame."""
+        assert self._pool is not None, "detect() needs VIDEO mode"
+        self._check_ts(t_ms)
+        image = self._image(rgb)
+        convert = (pose_from_result, face_from_result, hands_from_result)
+
+        def run(p: int) -> Payload:
+            task = self._tasks[p]
+            if task is None:
+                return None
+            return convert[p](task.detect_for_video(image, t_ms))  # type: ignore[operator]
+
+        try:
+            pose, face, hands = self._pool.map(run, range(3))
+        except Exception as exc:
+            raise TrackingError(f"MediaPipe failed on the frame at {t_ms} ms: {exc}") from exc
+        return (
+            pose if isinstance(pose, PoseObservation) else None,
+            face if isinstance(face, FaceObservation) else None,
+            hands if isinstance(hands, tuple) else (),
+        )
+
+    def close(self) -> None:
+        """Close every task (idempotent); waits for MediaPipe's threads."""
+        for i, task in enumerate(self._tasks):
+            if task is not None:
+                try:
+                    task.close()
+                except Exception:
+                    log.debug("closing landmarker %d failed", i, exc_info=True)
+                self._tasks[i] = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -1,0 +1,85 @@
+"""Deterministic offline tracking (VIDEO mode) of a file: the building block for tests, calibration
+and anything that needs every frame rather than a live stream."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..capture.sources import open_source
+from ..frames import PartStatus, TrackedFrame
+from .landmarkers import Landmarkers, TrackerSettings
+from .models import ensure_models
+
+__all__ = ["iter_tracked", "resolve_model_paths", "track_file"]
+
+
+def resolve_model_paths(
+    settings: TrackerSettings,
+    *,
+    models_dir: str | os.PathLike[str] | None = None,
+    offline: bool = False,
+    say=lambda _m: None,  # type: ignore[no-untyped-def]
+    progress_factory=None,  # type: ignore[no-untyped-def]
+) -> dict[str, Path]:
+    """Registry name → bundle path; explicit per-model paths win, the rest are fetched if missing."""
+    wanted = [n for n in settings.model_names() if n not in settings.model_paths]
+    paths = ensure_models(
+        wanted, models_dir=models_dir, offline=offline, say=say, progress_factory=progress_factory
+    )
+    paths.update(settings.model_paths)
+    return paths
+
+
+def _status(found: bool, enabled: bool) -> PartStatus:
+    if not enabled:
+        return PartStatus.SKIPPED
+    return PartStatus.FOUND if found else PartStatus.NOT_FOUND
+
+
+def iter_tracked(
+    source: str,
+    *,
+    settings: TrackerSettings | None = None,
+    max_frames: int | None = None,
+    mirror: bool = False,
+    max_side: int = 640,
+    models_dir: str | os.PathLike[str] | None = None,
+) -> Iterator[TrackedFrame]:
+    """Track every frame of ``source`` in VIDEO mode, as fast as possible."""
+    settings = settings or TrackerSettings()
+    paths = resolve_model_paths(settings, models_dir=models_dir)
+    src = open_source(source, realtime=False, mirror=mirror, max_side=max_side)
+    try:
+        with Landmarkers(settings, paths, live=False) as lm:
+            parts = lm.active_parts()
+            for captured in src.frames():
+                if max_frames is not None and captured.index >= max_frames:
+                    break
+                pose, face, hands = lm.detect(captured.rgb, captured.t_ms)
+                yield TrackedFrame(
+                    index=captured.index,
+                    t_ms=captured.t_ms,
+                    pose=pose,
+                    face=face,
+                    hands=hands,
+                    status=(
+                        _status(pose is not None, parts[0]),
+                        _status(face is not None, parts[1]),
+                        _status(bool(hands), parts[2]),
+                    ),
+                )
+    finally:
+        src.close()
+
+
+def track_file(
+    path: str | os.PathLike[str],
+    *,
+    max_frames: int | None = None,
+    mirror: bool = False,
+    settings: TrackerSettings | None = None,
+) -> list[TrackedFrame]:
+    """All frames of a video, image or folder, tracked deterministically."""
+    return list(iter_tracked(str(path), settings=settings, max_frames=max_frames, mirror=mirror))
