@@ -220,7 +220,7 @@ class DemoSource:
         self._pacer = _Pacer(self.fps, realtime)
         self._prepare = _Prepare(mirror, max_side)
         img = ImagesSource._load(demo_image_path())
-        h, w = img.shape[:2]
+        w = img.shape[1]
         pad = w // 2  # room to move the face without the border entering the crop
         cv2 = _cv2()
         self._canvas = cv2.copyMakeBorder(img, 0, 0, pad, pad, cv2.BORDER_REPLICATE)
