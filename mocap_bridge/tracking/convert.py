@@ -25,9 +25,7 @@ def pose_from_result(result: Any) -> PoseObservation | None:
     if not result.pose_landmarks:
         return None
     lms = result.pose_landmarks[0]
-    norm = np.array(
-        [(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in lms], dtype=np.float32
-    )
+    norm = np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in lms], dtype=np.float32)
     world = _xyz(result.pose_world_landmarks[0])
     return PoseObservation(landmarks=norm, world=world)
 
@@ -43,14 +41,12 @@ def face_from_result(result: Any) -> FaceObservation | None:
             if idx is not None:
                 shapes[idx] = cat.score
     if result.facial_transformation_matrixes:
-        matrix = np.asarray(result.facial_transformation_matrixes[0], dtype=np.float64).reshape(
-            4, 4
-        )
+        # MediaPipe hands over a transposed (non-contiguous) view; copy once here.
+        raw = np.asarray(result.facial_transformation_matrixes[0], dtype=np.float64).reshape(4, 4)
+        matrix = np.ascontiguousarray(raw)
     else:
         matrix = np.eye(4)
-    return FaceObservation(
-        landmarks=_xyz(result.face_landmarks[0]), blendshapes=shapes, matrix=matrix
-    )
+    return FaceObservation(landmarks=_xyz(result.face_landmarks[0]), blendshapes=shapes, matrix=matrix)
 
 
 def hands_from_result(result: Any) -> tuple[HandObservation, ...]:

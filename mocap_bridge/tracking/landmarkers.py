@@ -6,9 +6,12 @@ This package is the only importer of mediapipe. Landmarkers are always closed (`
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +64,24 @@ class TrackerSettings:
         return names
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence MediaPipe's native start-up chatter (TFLite/glog write to fd 2) unless debugging."""
+    if logging.getLogger().isEnabledFor(logging.INFO):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class Landmarkers:
     """Owns the MediaPipe tasks for one run.
 
@@ -110,45 +131,46 @@ class Landmarkers:
             return callback
 
         try:
-            if settings.parts[Part.POSE]:
-                path = model_paths[f"pose_{settings.pose_model}"]
-                self._tasks[Part.POSE] = V.PoseLandmarker.create_from_options(
-                    V.PoseLandmarkerOptions(
-                        base_options=BaseOptions(model_asset_path=str(path)),
-                        running_mode=mode,
-                        num_poses=1,
-                        min_pose_detection_confidence=settings.min_pose_confidence,
-                        min_pose_presence_confidence=settings.min_pose_confidence,
-                        min_tracking_confidence=settings.min_pose_confidence,
-                        result_callback=cb(Part.POSE, pose_from_result),
+            with _quiet_native_stderr():
+                if settings.parts[Part.POSE]:
+                    path = model_paths[f"pose_{settings.pose_model}"]
+                    self._tasks[Part.POSE] = V.PoseLandmarker.create_from_options(
+                        V.PoseLandmarkerOptions(
+                            base_options=BaseOptions(model_asset_path=str(path)),
+                            running_mode=mode,
+                            num_poses=1,
+                            min_pose_detection_confidence=settings.min_pose_confidence,
+                            min_pose_presence_confidence=settings.min_pose_confidence,
+                            min_tracking_confidence=settings.min_pose_confidence,
+                            result_callback=cb(Part.POSE, pose_from_result),
+                        )
                     )
-                )
-            if settings.parts[Part.FACE]:
-                self._tasks[Part.FACE] = V.FaceLandmarker.create_from_options(
-                    V.FaceLandmarkerOptions(
-                        base_options=BaseOptions(model_asset_path=str(model_paths["face"])),
-                        running_mode=mode,
-                        num_faces=1,
-                        min_face_detection_confidence=settings.min_face_confidence,
-                        min_face_presence_confidence=settings.min_face_confidence,
-                        min_tracking_confidence=settings.min_face_confidence,
-                        output_face_blendshapes=True,
-                        output_facial_transformation_matrixes=True,
-                        result_callback=cb(Part.FACE, face_from_result),
+                if settings.parts[Part.FACE]:
+                    self._tasks[Part.FACE] = V.FaceLandmarker.create_from_options(
+                        V.FaceLandmarkerOptions(
+                            base_options=BaseOptions(model_asset_path=str(model_paths["face"])),
+                            running_mode=mode,
+                            num_faces=1,
+                            min_face_detection_confidence=settings.min_face_confidence,
+                            min_face_presence_confidence=settings.min_face_confidence,
+                            min_tracking_confidence=settings.min_face_confidence,
+                            output_face_blendshapes=True,
+                            output_facial_transformation_matrixes=True,
+                            result_callback=cb(Part.FACE, face_from_result),
+                        )
                     )
-                )
-            if settings.parts[Part.HANDS]:
-                self._tasks[Part.HANDS] = V.HandLandmarker.create_from_options(
-                    V.HandLandmarkerOptions(
-                        base_options=BaseOptions(model_asset_path=str(model_paths["hand"])),
-                        running_mode=mode,
-                        num_hands=settings.num_hands,
-                        min_hand_detection_confidence=settings.min_hand_confidence,
-                        min_hand_presence_confidence=settings.min_hand_confidence,
-                        min_tracking_confidence=settings.min_hand_confidence,
-                        result_callback=cb(Part.HANDS, hands_from_result),
+                if settings.parts[Part.HANDS]:
+                    self._tasks[Part.HANDS] = V.HandLandmarker.create_from_options(
+                        V.HandLandmarkerOptions(
+                            base_options=BaseOptions(model_asset_path=str(model_paths["hand"])),
+                            running_mode=mode,
+                            num_hands=settings.num_hands,
+                            min_hand_detection_confidence=settings.min_hand_confidence,
+                            min_hand_presence_confidence=settings.min_hand_confidence,
+                            min_tracking_confidence=settings.min_hand_confidence,
+                            result_callback=cb(Part.HANDS, hands_from_result),
+                        )
                     )
-                )
         except Exception as exc:
             self.close()
             raise TrackingError(f"MediaPipe could not start: {exc}") from exc
@@ -165,9 +187,7 @@ class Landmarkers:
         return (self._tasks[0] is not None, self._tasks[1] is not None, self._tasks[2] is not None)
 
     def _image(self, rgb: np.ndarray) -> Any:
-        return self._mp.Image(
-            image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)
-        )
+        return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
 
     def _check_ts(self, t_ms: int) -> None:
         if t_ms <= self._last_ts:
