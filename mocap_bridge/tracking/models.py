@@ -10,6 +10,7 @@ installed) and verifies them against the same hashes.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import subprocess
@@ -159,6 +160,8 @@ def _download(
         resp = urllib.request.urlopen(url, timeout=timeout)
     except urllib.error.HTTPError as exc:
         raise ModelError(f"{spec.filename}: {url} answered HTTP {exc.code} {exc.reason}") from exc
+    except http.client.HTTPException as exc:
+        raise ModelError(f"{spec.filename}: {url} gave a broken answer ({exc!r})") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise _Unreachable(str(getattr(exc, "reason", exc))) from exc
     done = 0
@@ -167,7 +170,7 @@ def _download(
             while True:
                 try:
                     chunk = resp.read(_CHUNK)
-                except (OSError, TimeoutError) as exc:
+                except (OSError, TimeoutError, http.client.HTTPException) as exc:
                     raise ModelError(
                         f"{spec.filename}: transfer from {url} broke off ({exc})"
                     ) from exc
@@ -240,6 +243,7 @@ def _fetch_offline(spec: ModelSpec, cache: Path, final: Path, say: Say) -> None:
 def fetch(
     name: str,
     *,
+    spec: ModelSpec | None = None,
     models_dir: str | os.PathLike[str] | None = None,
     offline: bool = False,
     force: bool = False,
@@ -250,9 +254,10 @@ def fetch(
 ) -> Path:
     """Make the named bundle present and verified in the cache; return its path.
 
-    ``url`` overrides the official address (tests point it at a local server).
+    ``url`` overrides the official address and ``spec`` the registry entry (tests serve small
+    files from a local HTTP server).
     """
-    spec = spec_for(name)
+    spec = spec or spec_for(name)
     cache = cache_dir(models_dir)
     try:
         cache.mkdir(parents=True, exist_ok=True)
