@@ -19,7 +19,7 @@ PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         if self.path == "/good.task":
             self._send(PAYLOAD)
         elif self.path == "/tampered.task":
@@ -80,13 +80,13 @@ def test_good_download_is_verified_and_renamed(server: str, tmp_path: Path) -> N
 
 
 def test_wrong_hash_deletes_the_file(server: str, tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="SHA-256.*deleted"):
+    with pytest.raises(ModelError, match=r"SHA-256.*deleted"):
         fetch("test", spec=SPEC, url=f"{server}/tampered.task", models_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_transfer_fails_cleanly(server: str, tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="broke off|size"):
+    with pytest.raises(ModelError, match=r"broke off|size"):
         fetch("test", spec=SPEC, url=f"{server}/truncated.task", models_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import media
+
 from mocap_bridge.capture.sources import DemoSource, demo_image_path, open_source
 from mocap_bridge.errors import CaptureError
 
@@ -26,7 +27,7 @@ def test_realtime_mode_paces_like_a_camera() -> None:
     src = open_source(str(media("fist_thumbs_up.mp4")), realtime=True)
     stamps = [f.t_ms for _, f in zip(range(6), src.frames(), strict=False)]
     src.close()
-    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(stamps))
     assert stamps[-1] - stamps[0] >= 5 * 40 - 5  # 25 fps: ~200 ms for 5 intervals
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import media
+
 from mocap_bridge.capture.sources import open_source
 from mocap_bridge.clock import monotonic_ms
 from mocap_bridge.frames import MP_BLENDSHAPE_NAMES, Part, PartStatus, TrackedFrame
@@ -55,7 +56,7 @@ def test_fist_video_mode_finds_face_pose_and_hand(fist_frames: list[TrackedFrame
     assert sum(f.pose is not None for f in fist_frames) >= 0.95 * n
     assert sum(bool(f.hands) for f in fist_frames) >= 0.60 * n
     stamps = [f.t_ms for f in fist_frames]
-    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(stamps))
 
 
 def test_mirroring_swaps_hand_labels() -> None:
