@@ -33,7 +33,8 @@ def synthetic(i: int, rng: np.random.Generator) -> TrackedFrame:
         ),
         hands=(HandObservation("Left", float(rng.random()), rng.random((21, 3), dtype=f32),
                                rng.standard_normal((21, 3), dtype=f32)),),
-        status=(PartStatus.FOUND, PartStatus.NOT_FOUND if i % 3 == 0 else PartStatus.FOUND, PartStatus.MISSING),
+        status=(PartStatus.FOUND, PartStatus.NOT_FOUND if i % 3 == 0 else PartStatus.FOUND,
+                PartStatus.MISSING),
         result_ms=(1010.5 + i, None, None),
     )  # fmt: skip
 
@@ -43,7 +44,8 @@ def assert_same(a: TrackedFrame, b: TrackedFrame) -> None:
     for x, y in ((a.pose, b.pose), (a.face, b.face)):
         assert (x is None) == (y is None)
     if a.pose and b.pose:
-        assert np.array_equal(a.pose.landmarks, b.pose.landmarks) and np.array_equal(a.pose.world, b.pose.world)
+        assert np.array_equal(a.pose.landmarks, b.pose.landmarks)
+        assert np.array_equal(a.pose.world, b.pose.world)
         assert b.pose.landmarks.dtype == np.float32
     if a.face and b.face:
         assert np.array_equal(a.face.landmarks, b.face.landmarks)
@@ -65,7 +67,8 @@ def test_round_trip_is_bit_exact(tmp_path: Path, name: str) -> None:
         for f in frames:
             rec.write(f)
     if name.endswith(".gz"):
-        assert gzip.open(path).read(1) == b"{"
+        with gzip.open(path) as f:
+            assert f.read(1) == b"{"
     reader = RecordingReader(path)
     assert reader.header["schema"] == SCHEMA and reader.header["models"] == {"face": "ab" * 32}
     back = list(reader.frames())
