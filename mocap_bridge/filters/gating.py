@@ -1,0 +1,123 @@
+"""Visibility gating and loss handling: hold, ease to rest, blend back in.
+
+Theory of operation
+-------------------
+A :class:`Gate` owns ``n`` channels (a blendshape, a bone rotation, a position...). Every frame it
+gets each channel's live value and a ``valid`` flag (tracked and above the visibility/presence
+threshold) and returns what to send. Per channel it keeps one *segment*: a snapshot ``from`` taken
+when ``valid`` last changed, at time ``t_event``, and interpolates from it::
+
+    valid:    out = lerp(from, live, s((t - t_event) / reacquire_ms))          # blend back in
+    invalid:  out = lerp(from, rest, s((t - t_event - hold_ms) / release_ms))  # hold, then ease
+
+``s`` is smoothstep (zero slope at both ends, peak slope 1.5/duration), ``from`` is the *output* at
+the moment of the change, so a channel that is lost while still blending in, or re-acquired while
+easing out, continues from where it visibly was: there is never a pop. Quaternion channels use a
+normalised lerp on the short arc. Channels never seen start at ``rest`` and blend in on first sight.
+
+All channels advance in one vectorised step; time is passed in (milliseconds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ..frames import Tracking
+
+__all__ = ["Gate", "part_state", "smoothstep"]
+
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+
+def smoothstep(x: F64) -> F64:
+    """3x² − 2x³ on [0, 1], clamped outside."""
+    c = np.clip(x, 0.0, 1.0)
+    out: F64 = c * c * (3.0 - 2.0 * c)
+    return out
+
+
+class Gate:
+    """Hold/release/re-acquire state machine over ``n`` channels of width ``k``."""
+
+    def __init__(
+        self,
+        rest: npt.ArrayLike,
+        *,
+        hold_ms: float | npt.ArrayLike,
+        release_ms: float | npt.ArrayLike,
+        reacquire_ms: float | npt.ArrayLike,
+        quaternion: bool = False,
+    ) -> None:
+        self.rest: F64 = np.array(rest, dtype=np.float64)
+        if self.rest.ndim != 2:
+            raise ValueError("rest must be (n, k)")
+        n = self.rest.shape[0]
+        self.n = n
+        self.quaternion = quaternion
+        self._hold = np.broadcast_to(np.asarray(hold_ms, dtype=np.float64), (n,)).copy()
+        self._release = np.maximum(np.broadcast_to(np.asarray(release_ms, dtype=np.float64), (n,)), 1e-6)
+        self._reacq = np.maximum(np.broadcast_to(np.asarray(reacquire_ms, dtype=np.float64), (n,)), 1e-6)
+        self._from = self.rest.copy()
+        self._out = self.rest.copy()
+        self._t_event = np.full(n, -np.inf)
+        self._valid = np.zeros(n, dtype=bool)
+        self._seen = np.zeros(n, dtype=bool)
+        self._age = np.full(n, np.inf)
+
+    def reset(self) -> None:
+        """Back to rest, as if nothing had ever been seen."""
+        self._from = self.rest.copy()
+        self._out = self.rest.copy()
+        self._t_event.fill(-np.inf)
+        self._valid.fill(False)
+        self._seen.fill(False)
+
+    def __call__(self, live: npt.ArrayLike, valid: B, t_ms: float) -> F64:
+        """Gate ``live`` (n, k) with per-channel ``valid`` (n,) at ``t_ms``; returns (n, k)."""
+        lv = np.asarray(live, dtype=np.float64).reshape(self.rest.shape)
+        changed = valid != self._valid
+        if changed.any():
+            self._from = np.where(changed[:, None], self._out, self._from)
+            self._t_event = np.where(changed, t_ms, self._t_event)
+            self._valid = valid.copy()
+            self._seen |= valid
+        age = t_ms - self._t_event
+        self._age = age
+        w = np.where(
+            valid,
+            smoothstep(age / self._reacq),
+            smoothstep((age - self._hold) / self._release),
+        )[:, None]
+        target = np.where(valid[:, None], lv, self.rest)
+        frm = self._from
+        out: F64
+        if self.quaternion:
+            sign = np.where(np.einsum("ij,ij->i", frm, target) < 0.0, -1.0, 1.0)[:, None]
+            q = frm + w * (target * sign - frm)
+            out = q / np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
+        else:
+            out = frm + w * (target - frm)
+        self._out = out
+        return out.copy()
+
+    @property
+    def valid(self) -> B:
+        """Channels live this frame."""
+        return self._valid.copy()
+
+    @property
+    def active(self) -> B:
+        """Channels not (yet) back at rest: live, held, or still easing out."""
+        act: B = self._valid | (self._seen & (self._age < self._hold + self._release))
+        return act
+
+
+def part_state(valid: B, active: B) -> Tracking:
+    """OK when every channel is live, LOST when none is live or easing, else PARTIAL."""
+    if valid.all():
+        return Tracking.OK
+    if active.any():
+        return Tracking.PARTIAL
+    return Tracking.LOST

@@ -1,0 +1,208 @@
+"""Vectorised One-Euro filters (Casiez, Roussel, Vogel, CHI 2012), protocols.md §5.
+
+Theory of operation
+-------------------
+:class:`OneEuroFilter` filters a whole array per call (every landmark coordinate, every blendshape)
+with per-element parameters and per-element state, so one call per frame replaces thousands of
+scalar filters. For each element::
+
+    Te     = t - t_prev                         (seconds; frequency = 1/Te, from timestamps)
+    dx     = (x - xhat_prev) * value_scale / Te  (derivative of the previous *filtered* value)
+    edx    = LPF(dx; alpha(d_cutoff))
+    cutoff = min_cutoff + beta * |edx|
+    xhat   = LPF(x; alpha(cutoff)),  alpha(fc) = Te / (Te + 1/(2 pi fc))
+
+* The first sample of an element (or the first after a reset) passes through and sets the state.
+* A non-increasing timestamp passes the sample through and leaves the state untouched
+  (MediaPipe's behaviour).
+* ``present`` (optional mask) marks elements that were observed this frame; the others are reset,
+  so a part that comes back starts fresh instead of being dragged from a stale value (gating blends
+  it back in, see :mod:`mocap_bridge.filters.gating`).
+* ``raw_derivative=True`` takes the derivative from the previous *raw* value (MediaPipe's default,
+  ``use_filtered_derivative=false``); the default matches the paper and the reference CSV.
+
+:class:`RotationOneEuro` does the same for unit quaternions: the "derivative" is the angular speed
+of the change from the previous filtered rotation, and the low-pass step is a slerp by ``alpha``.
+It never touches Euler angles, so there is no wrap-around.
+
+No I/O, no clock: time is passed in (seconds, float).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["OneEuroFilter", "OneEuroParams", "RotationOneEuro"]
+
+F64 = npt.NDArray[np.float64]
+_TWO_PI = 2.0 * math.pi
+
+
+def _normalize(q: F64) -> F64:
+    out: F64 = q / np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class OneEuroParams:
+    """Parameters of one channel: cutoffs in Hz, ``beta`` in 1/(units of the value)."""
+
+    min_cutoff: float = 1.0
+    beta: float = 0.0
+    d_cutoff: float = 1.0
+    enabled: bool = True
+
+
+def _expand(value: float | npt.ArrayLike, n: int) -> F64:
+    out = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+    return out
+
+
+class OneEuroFilter:
+    """One-Euro over flat arrays of ``n`` elements (reshape before/after as needed)."""
+
+    def __init__(
+        self,
+        n: int,
+        min_cutoff: float | npt.ArrayLike = 1.0,
+        beta: float | npt.ArrayLike = 0.0,
+        d_cutoff: float | npt.ArrayLike = 1.0,
+        *,
+        raw_derivative: bool = False,
+    ) -> None:
+        self.n = n
+        # tau = 1/(2 pi fc) precomputed: alpha = Te / (Te + tau)
+        self._min_cutoff = _expand(min_cutoff, n)
+        self._beta = _expand(beta, n)
+        self._tau_d = 1.0 / (_TWO_PI * _expand(d_cutoff, n))
+        self._raw_derivative = raw_derivative
+        self._x = np.zeros(n)
+        self._raw = np.zeros(n)
+        self._dx = np.zeros(n)
+        self._t = np.full(n, np.nan)
+        self._all_same_t: float | None = None  # fast path: every element last updated at this time
+
+    def reset(self) -> None:
+        """Forget every element's history."""
+        self._t.fill(np.nan)
+        self._all_same_t = None
+
+    def __call__(
+        self,
+        x: npt.ArrayLike,
+        t: float,
+        *,
+        present: npt.NDArray[np.bool_] | None = None,
+        value_scale: float | npt.ArrayLike = 1.0,
+    ) -> F64:
+        """Filter ``x`` (n,) observed at time ``t`` (seconds); returns a new array."""
+        xv = np.asarray(x, dtype=np.float64).reshape(self.n)
+        last = self._all_same_t
+        if present is None and last is not None:
+            # Fast path: all elements share the previous timestamp.
+            te = t - last
+            if te <= 0.0:
+                return xv.copy()
+            prev = self._raw if self._raw_derivative else self._x
+            a_d = te / (te + self._tau_d)
+            dx = (xv - prev) * (np.asarray(value_scale) / te)
+            edx = self._dx + a_d * (dx - self._dx)
+            cutoff = self._min_cutoff + self._beta * np.abs(edx)
+            a = te / (te + 1.0 / (_TWO_PI * cutoff))
+            xh = self._x + a * (xv - self._x)
+            self._x = xh
+            self._dx = edx
+            if self._raw_derivative:
+                self._raw = xv
+            self._all_same_t = t
+            self._t.fill(t)
+            return xh.copy()
+        return self._general(xv, t, present, value_scale)
+
+    def _general(
+        self,
+        xv: F64,
+        t: float,
+        present: npt.NDArray[np.bool_] | None,
+        value_scale: float | npt.ArrayLike,
+    ) -> F64:
+        pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+        te = t - self._t  # NaN where uninitialised
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fresh = pres & np.isnan(te)
+            upd = pres & (te > 0.0)
+            te_s = np.where(upd, te, 1.0)
+            prev = self._raw if self._raw_derivative else self._x
+            a_d = te_s / (te_s + self._tau_d)
+            dx = (xv - prev) * (np.asarray(value_scale) / te_s)
+            edx = self._dx + a_d * (dx - self._dx)
+            cutoff = self._min_cutoff + self._beta * np.abs(edx)
+            a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
+            xh = self._x + a * (xv - self._x)
+        out = np.where(upd, xh, xv)  # fresh, stale-timestamp and absent elements pass through
+        self._x = np.where(upd | fresh, out, self._x)
+        self._dx = np.where(upd, edx, np.where(fresh, 0.0, self._dx))
+        if self._raw_derivative:
+            self._raw = np.where(upd | fresh, xv, self._raw)
+        self._t = np.where(upd | fresh, t, np.where(pres, self._t, np.nan))
+        self._all_same_t = t if bool(np.all(upd | fresh)) else None
+        return out
+
+
+class RotationOneEuro:
+    """One-Euro over ``n`` unit quaternions (n, 4); the speed is the angular rate in rad/s."""
+
+    def __init__(
+        self,
+        n: int,
+        min_cutoff: float | npt.ArrayLike = 1.0,
+        beta: float | npt.ArrayLike = 0.0,
+        d_cutoff: float | npt.ArrayLike = 1.0,
+    ) -> None:
+        self.n = n
+        self._min_cutoff = _expand(min_cutoff, n)
+        self._beta = _expand(beta, n)
+        self._tau_d = 1.0 / (_TWO_PI * _expand(d_cutoff, n))
+        self._q = np.tile(np.array([0.0, 0.0, 0.0, 1.0]), (n, 1))
+        self._speed = np.zeros(n)
+        self._t = np.full(n, np.nan)
+
+    def reset(self) -> None:
+        """Forget every rotation's history."""
+        self._t.fill(np.nan)
+
+    def __call__(self, q: npt.ArrayLike, t: float, *, present: npt.NDArray[np.bool_] | None = None) -> F64:
+        """Filter unit quaternions ``q`` (n, 4) at time ``t`` (seconds); returns unit quaternions."""
+        qv = np.asarray(q, dtype=np.float64).reshape(self.n, 4)
+        pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+        te = t - self._t
+        with np.errstate(invalid="ignore"):
+            fresh = pres & np.isnan(te)
+            upd = pres & (te > 0.0)
+        te_s = np.where(upd, te, 1.0)
+        prev = self._q
+        d = np.einsum("ij,ij->i", prev, qv)
+        qv_al = qv * np.where(d < 0.0, -1.0, 1.0)[:, None]
+        cos_half = np.minimum(np.abs(d), 1.0)
+        half = np.arccos(cos_half)  # half the rotation angle between prev and q
+        speed = 2.0 * half / te_s
+        a_d = te_s / (te_s + self._tau_d)
+        edx = self._speed + a_d * (speed - self._speed)
+        cutoff = self._min_cutoff + self._beta * edx
+        a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
+        # slerp(prev, q, a)
+        sin_h = np.sin(half)
+        small = sin_h < 1e-6
+        safe = np.where(small, 1.0, sin_h)
+        w0 = np.where(small, 1.0 - a, np.sin((1.0 - a) * half) / safe)
+        w1 = np.where(small, a, np.sin(a * half) / safe)
+        qh = _normalize(w0[:, None] * prev + w1[:, None] * qv_al)
+        out = np.where(upd[:, None], qh, qv)
+        self._q = np.where((upd | fresh)[:, None], out, self._q)
+        self._speed = np.where(upd, edx, np.where(fresh, 0.0, self._speed))
+        self._t = np.where(upd | fresh, t, np.where(pres, self._t, np.nan))
+        return out

@@ -1,0 +1,293 @@
+"""Body: local bone rotations of the Unity humanoid from MediaPipe pose world landmarks.
+
+Theory of operation
+-------------------
+Rest pose: a T-pose in the internal frame (docs/coordinates.md): the character faces +Z, arms
+along ±X with palms down (thumbs toward +Z), legs along −Y, feet toward +Z. Every bone's local
+rotation is relative to that rest, so the T-pose gives identity everywhere.
+
+1. World landmarks become internal ``(x, −y, −z)``.
+2. Fifteen *segment frames* are measured at once: for each, a primary direction (e.g. shoulder ->
+   elbow) and a secondary reference give an orthonormal basis ``B``; with the same basis built from
+   the rest directions ``B₀``, the segment's global rotation is ``G = B B₀ᵀ`` (one batched
+   Gram-Schmidt and one batched matmul).
+3. Limb twist: the upper arm's secondary is the elbow's bend direction (forearm component
+   perpendicular to the upper arm; forward at rest) plus a small share of the rest reference carried
+   along by the shortest arc from the chest, which takes over when the arm is straight. The forearm
+   uses the same reference, so the elbow is a hinge and bending it changes only the forearm. Legs are
+   the same with the knee's bend direction reversed.
+4. Local rotations are ``Gₚᵀ G`` for every (parent, child) pair in one batch; Spine, Chest and
+   UpperChest share the hips -> chest rotation in thirds, Neck and Head share chest -> head in
+   halves (the head comes from the face matrix when the face is tracked).
+5. Validity: a bone is driven when all landmarks it uses have visibility and presence above the
+   gating thresholds.
+
+Upper-body mode (seated streamer): hips are fixed at rest, legs are held at rest and not driven.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ..frames import HumanBone as HB
+from .quat import basis, cross, from_matrix, qpow, to_matrix
+
+__all__ = ["N_BONES", "PARENT", "REST_OFFSETS", "BodySolver"]
+
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+N_BONES = len(HB)
+
+# Pose landmark indices (MediaPipe pose, 33 points).
+NOSE, L_EAR, R_EAR = 0, 7, 8
+L_SH, R_SH, L_EL, R_EL, L_WR, R_WR = 11, 12, 13, 14, 15, 16
+L_PINKY, R_PINKY, L_INDEX, R_INDEX = 17, 18, 19, 20
+L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANK, R_ANK = 23, 24, 25, 26, 27, 28
+L_HEEL, R_HEEL, L_TOE, R_TOE = 29, 30, 31, 32
+
+#: Unity humanoid hierarchy: parent bone of each bone (-1 for Hips).
+PARENT: dict[HB, HB | None] = {
+    HB.Hips: None,
+    HB.Spine: HB.Hips, HB.Chest: HB.Spine, HB.UpperChest: HB.Chest,
+    HB.Neck: HB.UpperChest, HB.Head: HB.Neck,
+    HB.LeftEye: HB.Head, HB.RightEye: HB.Head, HB.Jaw: HB.Head,
+    HB.LeftShoulder: HB.UpperChest, HB.RightShoulder: HB.UpperChest,
+    HB.LeftUpperArm: HB.LeftShoulder, HB.RightUpperArm: HB.RightShoulder,
+    HB.LeftLowerArm: HB.LeftUpperArm, HB.RightLowerArm: HB.RightUpperArm,
+    HB.LeftHand: HB.LeftLowerArm, HB.RightHand: HB.RightLowerArm,
+    HB.LeftUpperLeg: HB.Hips, HB.RightUpperLeg: HB.Hips,
+    HB.LeftLowerLeg: HB.LeftUpperLeg, HB.RightLowerLeg: HB.RightUpperLeg,
+    HB.LeftFoot: HB.LeftLowerLeg, HB.RightFoot: HB.RightLowerLeg,
+    HB.LeftToes: HB.LeftFoot, HB.RightToes: HB.RightFoot,
+}  # fmt: skip
+for _side in ("Left", "Right"):
+    for _f in ("Thumb", "Index", "Middle", "Ring", "Little"):
+        PARENT[HB[f"{_side}{_f}Proximal"]] = HB[f"{_side}Hand"]
+        PARENT[HB[f"{_side}{_f}Intermediate"]] = HB[f"{_side}{_f}Proximal"]
+        PARENT[HB[f"{_side}{_f}Distal"]] = HB[f"{_side}{_f}Intermediate"]
+
+
+def _rest_offsets() -> F64:
+    """Local rest offsets (metres, internal frame) of a ~1.70 m humanoid in T-pose."""
+    off = np.zeros((N_BONES, 3))
+    left: dict[str, tuple[float, float, float]] = {
+        "Shoulder": (0.03, 0.09, 0.0), "UpperArm": (0.11, 0.0, 0.0), "LowerArm": (0.27, 0.0, 0.0),
+        "Hand": (0.25, 0.0, 0.0), "UpperLeg": (0.09, -0.06, 0.0), "LowerLeg": (0.0, -0.42, 0.0),
+        "Foot": (0.0, -0.42, 0.0), "Toes": (0.0, -0.06, 0.13), "Eye": (0.032, 0.07, 0.08),
+        "ThumbProximal": (0.02, -0.01, 0.025), "ThumbIntermediate": (0.025, 0.0, 0.02),
+        "ThumbDistal": (0.02, 0.0, 0.015),
+        "IndexProximal": (0.09, 0.0, 0.025), "IndexIntermediate": (0.04, 0.0, 0.0),
+        "IndexDistal": (0.025, 0.0, 0.0),
+        "MiddleProximal": (0.09, 0.0, 0.005), "MiddleIntermediate": (0.045, 0.0, 0.0),
+        "MiddleDistal": (0.028, 0.0, 0.0),
+        "RingProximal": (0.085, 0.0, -0.015), "RingIntermediate": (0.04, 0.0, 0.0),
+        "RingDistal": (0.026, 0.0, 0.0),
+        "LittleProximal": (0.075, 0.0, -0.035), "LittleIntermediate": (0.03, 0.0, 0.0),
+        "LittleDistal": (0.022, 0.0, 0.0),
+    }  # fmt: skip
+    for name, (x, y, z) in left.items():
+        off[HB[f"Left{name}"]] = (x, y, z)
+        off[HB[f"Right{name}"]] = (-x, y, z)
+    off[HB.Hips] = (0.0, 0.95, 0.0)
+    off[HB.Spine] = (0.0, 0.10, 0.0)
+    off[HB.Chest] = (0.0, 0.12, 0.0)
+    off[HB.UpperChest] = (0.0, 0.12, 0.0)
+    off[HB.Neck] = (0.0, 0.12, 0.0)
+    off[HB.Head] = (0.0, 0.10, 0.0)
+    off[HB.Jaw] = (0.0, -0.01, 0.02)
+    return off
+
+
+#: (55, 3) rest offsets from the parent (Hips: from the root), internal frame, metres.
+REST_OFFSETS: F64 = _rest_offsets()
+REST_OFFSETS.setflags(write=False)
+
+_X = np.array([1.0, 0.0, 0.0])
+_Y = np.array([0.0, 1.0, 0.0])
+_Z = np.array([0.0, 0.0, 1.0])
+
+# Segment frames measured each frame: (name, rest primary, rest secondary).
+_SEG = [
+    ("hips", _X, _Y), ("chest", _X, _Y), ("head", _X, _Z),
+    ("lua", _X, _Z), ("rua", -_X, _Z), ("lla", _X, _Z), ("rla", -_X, _Z),
+    ("lhand", _X, _Z), ("rhand", -_X, _Z),
+    ("lul", -_Y, _Z), ("rul", -_Y, _Z), ("lll", -_Y, _Z), ("rll", -_Y, _Z),
+    ("lfoot", _Z, _Y), ("rfoot", _Z, _Y),
+]  # fmt: skip
+_S = {name: i for i, (name, _, _) in enumerate(_SEG)}
+_REST_BT = np.swapaxes(basis(np.stack([p for _, p, _ in _SEG]), np.stack([s for _, _, s in _SEG])), -1, -2)
+
+# (parent segment, child segment, output bone) for plain local rotations.
+_PAIRS = [
+    ("chest", "lua", HB.LeftUpperArm), ("chest", "rua", HB.RightUpperArm),
+    ("lua", "lla", HB.LeftLowerArm), ("rua", "rla", HB.RightLowerArm),
+    ("lla", "lhand", HB.LeftHand), ("rla", "rhand", HB.RightHand),
+    ("hips", "lul", HB.LeftUpperLeg), ("hips", "rul", HB.RightUpperLeg),
+    ("lul", "lll", HB.LeftLowerLeg), ("rul", "rll", HB.RightLowerLeg),
+    ("lll", "lfoot", HB.LeftFoot), ("rll", "rfoot", HB.RightFoot),
+]  # fmt: skip
+_PAR_IDX = np.array([_S[p] for p, _, _ in _PAIRS])
+_CHI_IDX = np.array([_S[c] for _, c, _ in _PAIRS])
+_PAIR_BONES = np.array([int(b) for _, _, b in _PAIRS])
+
+# Landmarks each body bone depends on (for gating), padded by repetition.
+_DEPS: dict[HB, tuple[int, ...]] = {
+    HB.Hips: (L_HIP, R_HIP, L_SH, R_SH),
+    HB.Spine: (L_HIP, R_HIP, L_SH, R_SH),
+    HB.Chest: (L_HIP, R_HIP, L_SH, R_SH),
+    HB.UpperChest: (L_HIP, R_HIP, L_SH, R_SH),
+    HB.Neck: (L_SH, R_SH, L_EAR, R_EAR, NOSE),
+    HB.Head: (L_SH, R_SH, L_EAR, R_EAR, NOSE),
+    HB.LeftUpperArm: (L_SH, R_SH, L_EL), HB.RightUpperArm: (L_SH, R_SH, R_EL),
+    HB.LeftLowerArm: (L_EL, L_WR), HB.RightLowerArm: (R_EL, R_WR),
+    HB.LeftHand: (L_WR, L_INDEX, L_PINKY), HB.RightHand: (R_WR, R_INDEX, R_PINKY),
+    HB.LeftUpperLeg: (L_HIP, L_KNEE), HB.RightUpperLeg: (R_HIP, R_KNEE),
+    HB.LeftLowerLeg: (L_KNEE, L_ANK), HB.RightLowerLeg: (R_KNEE, R_ANK),
+    HB.LeftFoot: (L_ANK, L_TOE), HB.RightFoot: (R_ANK, R_TOE),
+}  # fmt: skip
+_DEP_BONES = np.array([int(b) for b in _DEPS])
+_DEP_IDX = np.array([list(d) + [d[0]] * (5 - len(d)) for d in _DEPS.values()])
+_LEG_BONES = np.array(
+    [int(b) for b in (HB.LeftUpperLeg, HB.RightUpperLeg, HB.LeftLowerLeg, HB.RightLowerLeg,
+                      HB.LeftFoot, HB.RightFoot, HB.LeftToes, HB.RightToes)]
+)  # fmt: skip
+_SPINE3 = np.array([int(HB.Spine), int(HB.Chest), int(HB.UpperChest)])
+_NECK2 = np.array([int(HB.Neck), int(HB.Head)])
+_IDENTITY_Q = np.array([0.0, 0.0, 0.0, 1.0])
+_FLIP = np.array([1.0, -1.0, -1.0])
+
+# Limb twist fallback: share of the rest reference carried from the chest/hips.
+_TWIST_FALLBACK = 0.3
+
+
+# Extended point table: 33 landmarks + shoulder mid, hip mid, ear mid, left/right hand mid.
+_MID_A = np.array([L_SH, L_HIP, L_EAR, L_INDEX, R_INDEX])
+_MID_B = np.array([R_SH, R_HIP, R_EAR, L_PINKY, R_PINKY])
+SH_MID, HIP_MID, EAR_MID, LH_MID, RH_MID = 33, 34, 35, 36, 37
+# Primary (head - tail) and secondary (head - tail) of each segment; limb secondaries are replaced.
+_PA = np.array([L_HIP, L_SH, L_EAR, L_EL, R_EL, L_WR, R_WR, LH_MID, RH_MID,
+                L_KNEE, R_KNEE, L_ANK, R_ANK, L_TOE, R_TOE])  # fmt: skip
+_PB = np.array([R_HIP, R_SH, R_EAR, L_SH, R_SH, L_EL, R_EL, L_WR, R_WR,
+                L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANK, R_ANK])  # fmt: skip
+_SA = np.array([SH_MID, SH_MID, NOSE, 0, 0, 0, 0, L_INDEX, R_INDEX, 0, 0, 0, 0, L_KNEE, R_KNEE])
+_SB = np.array([HIP_MID, HIP_MID, EAR_MID, 0, 0, 0, 0, L_PINKY, R_PINKY, 0, 0, 0, 0, L_ANK, R_ANK])
+_UPPER = np.array([3, 4, 9, 10])  # segment rows: upper arms, upper legs
+_LOWER = np.array([5, 6, 11, 12])  # forearms, shins
+_LIMB_PAR = np.array([1, 1, 0, 0])  # chest for arms, hips for legs
+_LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other way
+_LIMB_REST_COL = np.array([0, 0, 1, 1])  # column of the parent frame along the rest direction
+_LIMB_REST_SIGN = np.array([[1.0], [-1.0], [-1.0], [-1.0]])
+# rel = parentᵀ child for: hips (from identity), hips->chest, chest->head, then _PAIRS
+_REL_P = np.concatenate(([15, 0, 1], _PAR_IDX))
+_REL_C = np.concatenate(([0, 1, 2], _CHI_IDX))
+_SPLIT = np.array([[1.0 / 3.0], [0.5]])
+_LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
+_HAND_ROWS = (7, 8)
+_HAND_BONE = (int(HB.LeftHand), int(HB.RightHand))
+_HAND_DEPS = ((L_EL, L_WR), (R_EL, R_WR))
+_FOOT_PTS = np.array([L_ANK, R_ANK, L_HEEL, R_HEEL, L_TOE, R_TOE])
+
+
+def _unit(v: F64) -> F64:
+    out: F64 = v / np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v))[..., None], 1e-9)
+    return out
+
+
+class BodySolver:
+    """Stateless per-frame body solve; all tables are module constants."""
+
+    def __init__(self, *, upper_body: bool) -> None:
+        self.upper_body = upper_body
+        self._pe = np.zeros((38, 3))
+        self._g = np.zeros((16, 3, 3))
+        self._g[15] = np.eye(3)
+
+    def solve(
+        self,
+        world_mp: npt.ArrayLike,
+        joint_ok: B,
+        *,
+        head_global: F64 | None = None,
+        hand_frames: tuple[F64 | None, F64 | None] = (None, None),
+    ) -> tuple[F64, B, F64]:
+        """Rotations (55, 4), driven mask (55,), hips position (3,) from world landmarks (33, 3).
+
+        ``joint_ok`` (33,) marks landmarks above the visibility/presence thresholds.
+        ``head_global`` (quaternion) replaces the ears/nose head frame when the face is tracked;
+        ``hand_frames`` (3×3 global rotations from the hand landmarker) replace the pose's
+        wrist/index/pinky hand frames.
+        """
+        pe = self._pe
+        pe[:33] = np.asarray(world_mp, dtype=np.float64) * _FLIP
+        pe[33:] = 0.5 * (pe[_MID_A] + pe[_MID_B])
+        prim = pe[_PA] - pe[_PB]
+        sec = pe[_SA] - pe[_SB]
+        dirs = _unit(prim)
+        upper = dirs[_UPPER]
+        lower = dirs[_LOWER]
+
+        torso = basis(prim[:2], sec[:2])  # rest basis of hips/chest is the identity
+        par = torso[_LIMB_PAR]
+        # Bend direction: forearm/shin component perpendicular to the upper segment.
+        bend = (lower - np.einsum("ij,ij->i", lower, upper)[:, None] * upper) * _LIMB_SIGN
+        # Rest reference (+Z of the parent) carried along the shortest arc rest dir -> upper.
+        a = par[np.arange(4), :, _LIMB_REST_COL] * _LIMB_REST_SIGN
+        v = par[:, :, 2]
+        k = cross(a, upper)
+        c = np.einsum("ij,ij->i", a, upper)[:, None]
+        carried = c * v + cross(k, v) + k * (np.einsum("ij,ij->i", k, v)[:, None] / np.maximum(1.0 + c, 1e-6))
+        ref = bend + _TWIST_FALLBACK * carried
+        sec[_UPPER] = ref
+        sec[_LOWER[2:]] = ref[2:]
+        # Forearm twist (pronation) follows the hand's thumb side when the hand is seen, so the
+        # wrist only flexes/deviates (Unity's Hand bone has no twist muscle); else the elbow hinge.
+        side = sec[7:9].copy()
+        hand_seen = joint_ok[[L_INDEX, R_INDEX]] & joint_ok[[L_PINKY, R_PINKY]]
+        for i, hf in enumerate(hand_frames):
+            if hf is not None:
+                side[i] = hf[:, 2]
+                hand_seen[i] = True
+        sec[_LOWER[:2]] = np.where(hand_seen[:, None], _unit(side), _unit(ref[:2]))
+
+        g = self._g
+        g[:15] = basis(prim, sec) @ _REST_BT
+        if self.upper_body:
+            g[0] = np.eye(3)
+        if head_global is not None:
+            g[2] = to_matrix(head_global)
+        for i, hf in enumerate(hand_frames):
+            if hf is not None:
+                g[_HAND_ROWS[i]] = hf
+
+        q = from_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
+        split = qpow(q[1:3], _SPLIT)
+        rot = np.tile(_IDENTITY_Q, (N_BONES, 1))
+        rot[HB.Hips] = q[0]
+        rot[_SPINE3] = split[0]
+        rot[_NECK2] = split[1]
+        rot[_PAIR_BONES] = q[3:]
+
+        valid = np.zeros(N_BONES, dtype=bool)
+        valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
+        if head_global is not None:
+            valid[_NECK2] = joint_ok[L_SH] & joint_ok[R_SH]
+        for i, hf in enumerate(hand_frames):
+            if hf is not None:
+                valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
+
+        if self.upper_body:
+            rot[_LEGS_HIPS] = _IDENTITY_Q
+            valid[_LEG_BONES] = False
+            hips = REST_OFFSETS[HB.Hips].copy()
+        else:
+            # Hips height from the world landmarks: hip height above the lowest foot point,
+            # relative to the measured leg length, applied to the rest skeleton's hip height.
+            foot_y = pe[_FOOT_PTS, 1].min()
+            lens = np.sqrt(np.einsum("ij,ij->i", prim[9:13], prim[9:13]))
+            leg = 0.5 * float(lens.sum())
+            rest_h = float(REST_OFFSETS[HB.Hips, 1])
+            height = (pe[HIP_MID, 1] - foot_y) / max(leg * 1.06, 1e-3)
+            hips = np.array([0.0, rest_h * float(np.clip(height, 0.2, 1.2)), 0.0])
+        return rot, valid, hips

@@ -1,0 +1,50 @@
+"""Head pose from MediaPipe's facial transformation matrix.
+
+The matrix (FaceObservation.matrix) is 4×4, row-major, centimetres, in MediaPipe's right-handed
+metric space: x image-right, y up, camera at the origin looking down −Z; the canonical face looks
+toward +Z (at the camera) with its own left along +X. For a subject facing an un-mirrored camera
+that space *is* the internal frame (+X subject's left, +Y up, +Z toward the camera), so the upper
+3×3 is the head's orientation in the internal frame and the last column its position (cm -> m).
+
+Relative to the calibrated neutral (R₀, t₀) the head rotation is ``R₀ᵀ R`` and the position
+``R₀ᵀ (t − t₀)``: expressing the change in the neutral head's frame removes a tilted or off-axis
+camera. Without calibration R₀ = I and t₀ = (0, 0, −neutral_distance).
+
+``head_ypr`` (Live Link Face convention, protocols.md §1.5): the rotation is decomposed as
+``Ry(yaw) · Rx(pitch) · Rz(roll)`` in the internal frame, which gives yaw > 0 turning to the
+subject's left (+Z toward +X), pitch > 0 looking down (+Z toward −Y), roll > 0 right ear toward
+the right shoulder (+Y toward −X).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .quat import from_matrix
+
+__all__ = ["head_from_matrix", "ypr_from_quat"]
+
+F64 = npt.NDArray[np.float64]
+
+
+def head_from_matrix(matrix: npt.ArrayLike, neutral_r: F64, neutral_t: F64) -> tuple[F64, F64]:
+    """(quaternion (4,), position m (3,)) of the head relative to the neutral, internal frame."""
+    m = np.asarray(matrix, dtype=np.float64)
+    r = m[:3, :3]
+    r = r / np.sqrt(np.einsum("ij,ij->j", r, r))  # drop any uniform/axis scale
+    t = m[:3, 3] * 0.01
+    rel = neutral_r.T @ r
+    pos = neutral_r.T @ (t - neutral_t)
+    return from_matrix(rel), pos
+
+
+def ypr_from_quat(q: F64) -> F64:
+    """(yaw, pitch, roll) radians of a head quaternion, R = Ry(yaw)·Rx(pitch)·Rz(roll)."""
+    x, y, z, w = float(q[0]), float(q[1]), float(q[2]), float(q[3])
+    r02 = 2.0 * (x * z + w * y)
+    r22 = 1.0 - 2.0 * (x * x + y * y)
+    r12 = 2.0 * (y * z - w * x)
+    r10 = 2.0 * (x * y + w * z)
+    r11 = 1.0 - 2.0 * (x * x + z * z)
+    return np.array([np.arctan2(r02, r22), np.arcsin(np.clip(-r12, -1.0, 1.0)), np.arctan2(r10, r11)])

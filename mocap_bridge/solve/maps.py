@@ -1,0 +1,123 @@
+"""Retarget bone maps: HumanBone name -> target rig bone name, as TOML data.
+
+Format (``retarget_maps/<name>.toml``)::
+
+    format = "mocap_bridge.bone_map/1"
+    target = "vrm0"                 # free text
+    description = "..."             # optional
+    [bones]
+    Hips = "hips"                   # HumanBone name = target bone name
+    ...
+
+Bones left out are not sent under a target name (the target rig lacks them). Unknown HumanBone
+names, empty or duplicate target names and unknown keys raise :class:`ConfigError` with the file and
+the key. The expression maps next to them (``format = "mocap_bridge.expression_map/1"``, e.g.
+arkit_to_vrm0.toml) belong to the VMC encoder and are loaded there.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from ..errors import ConfigError
+from ..frames import HumanBone
+
+__all__ = [
+    "BONE_MAP_FORMAT",
+    "BoneMap",
+    "load_bone_map",
+    "maps_dir",
+    "resolve_bone_map",
+    "shipped_bone_maps",
+]
+
+BONE_MAP_FORMAT = "mocap_bridge.bone_map/1"
+
+
+def maps_dir() -> Path:
+    """The shipped ``retarget_maps/`` folder (beside the package in a checkout, inside it when installed)."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here.parent / "retarget_maps", here / "_data" / "retarget_maps"):
+        if cand.is_dir():
+            return cand
+    raise ConfigError("cannot find the retarget_maps/ folder of mocap_bridge")
+
+
+@dataclass(frozen=True, slots=True)
+class BoneMap:
+    """A validated bone map."""
+
+    name: str
+    target: str
+    bones: Mapping[HumanBone, str]
+    source: str = ""
+
+    def name_of(self, bone: HumanBone) -> str | None:
+        """Target name of ``bone`` or None when the target has no such bone."""
+        return self.bones.get(bone)
+
+
+def load_bone_map(path: str | Path) -> BoneMap:
+    """Read and validate a bone map file."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read bone map: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+    fmt = data.get("format")
+    if fmt != BONE_MAP_FORMAT:
+        raise ConfigError(f"{p}: format: expected {BONE_MAP_FORMAT!r}, got {fmt!r}")
+    for key in data:
+        if key not in ("format", "target", "description", "bones"):
+            raise ConfigError(f"{p}: {key}: unknown key")
+    target = data.get("target", p.stem)
+    if not isinstance(target, str):
+        raise ConfigError(f"{p}: target: expected a string")
+    bones_raw = data.get("bones")
+    if not isinstance(bones_raw, dict) or not bones_raw:
+        raise ConfigError(f"{p}: [bones]: missing or empty")
+    bones: dict[HumanBone, str] = {}
+    seen: dict[str, str] = {}
+    for key, value in bones_raw.items():
+        if key not in HumanBone.__members__:
+            raise ConfigError(f"{p}: bones.{key}: unknown HumanBone name")
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{p}: bones.{key}: expected a non-empty bone name")
+        if value in seen:
+            raise ConfigError(f"{p}: bones.{key}: {value!r} already used by bones.{seen[value]}")
+        seen[value] = key
+        bones[HumanBone[key]] = value
+    return BoneMap(name=p.stem, target=target, bones=MappingProxyType(bones), source=str(p))
+
+
+def shipped_bone_maps() -> list[Path]:
+    """Every bone map shipped in retarget_maps/ (expression maps excluded)."""
+    out = []
+    for f in sorted(maps_dir().glob("*.toml")):
+        try:
+            fmt = tomllib.loads(f.read_text(encoding="utf-8")).get("format")
+        except (OSError, tomllib.TOMLDecodeError):
+            fmt = BONE_MAP_FORMAT  # let load_bone_map report it
+        if fmt == BONE_MAP_FORMAT:
+            out.append(f)
+    return out
+
+
+def resolve_bone_map(name_or_path: str, extra: tuple[str, ...] = ()) -> BoneMap:
+    """A shipped map by name, a user map by stem among ``extra`` files, or a path to a map."""
+    for e in extra:
+        if Path(e).stem == name_or_path:
+            return load_bone_map(e)
+    shipped = maps_dir() / f"{name_or_path}.toml"
+    if "/" not in name_or_path and not name_or_path.endswith(".toml"):
+        if not shipped.is_file():
+            known = ", ".join(p.stem for p in shipped_bone_maps())
+            raise ConfigError(f"unknown bone map {name_or_path!r} (known: {known})")
+        return load_bone_map(shipped)
+    return load_bone_map(name_or_path)

@@ -1,0 +1,353 @@
+"""RigSolver: TrackedFrame -> RigFrame (filter, solve, gate). Pure: time comes from ``frame.t_ms``.
+
+Theory of operation
+-------------------
+One call per frame, in this order (everything whole-array; all tables built in ``__init__``):
+
+1. **Smooth landmarks.** Every numeric array of the frame (pose landmarks and world landmarks,
+   face landmarks, blendshapes, both hands' landmarks and world landmarks) is packed into one
+   vector and filtered by a single vectorised One-Euro filter with per-element parameters.
+   Normalised landmarks are scaled by the part's size (MediaPipe's object-scale rule). Parts absent
+   this frame reset their elements, so they come back fresh. The filtered frame becomes
+   ``RigFrame.tracked``. Visibility and presence are not filtered.
+2. **Solve.** Face: calibrated ARKit 52 and eye angles (face.py); head rotation/position relative
+   to the calibrated neutral (head.py); hands: wrist frames and 30 finger bones (hands.py); body:
+   55 local bone rotations (body.py); eye and jaw bones from gaze and jawOpen.
+3. **Smooth rotations.** Head and bone quaternions go through one rotation One-Euro (angular speed
+   drives the cutoff, slerp does the low-pass: no Euler angles, no wrap-around). Head position has
+   its own small One-Euro.
+4. **Gate.** Two :class:`~mocap_bridge.filters.gating.Gate` objects (scalars: blendshapes, eyes,
+   head and hips positions; quaternions: head and bones) hold lost channels, ease them to rest
+   (neutral face, head forward, T-pose bones / fingers straight) and blend re-acquired ones back in.
+5. **States.** face/body/hands: OK when live, PARTIAL while some channels are live or still easing,
+   LOST when at rest.
+
+The solver keeps filter and gate state between calls; make one per stream.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import numpy.typing as npt
+
+from ..filters.gating import Gate, part_state
+from ..filters.one_euro import OneEuroFilter, OneEuroParams, RotationOneEuro
+from ..frames import (
+    ARKit,
+    FaceObservation,
+    HandObservation,
+    HumanBone,
+    PoseObservation,
+    RigFrame,
+    TrackedFrame,
+    Tracking,
+)
+from .body import N_BONES, REST_OFFSETS, BodySolver
+from .calibration import CalibrationProfile, load_calibration
+from .face import FaceSolver
+from .hands import FINGER_BONES, HandSolver
+from .head import head_from_matrix, ypr_from_quat
+from .maps import BoneMap, load_bone_map, resolve_bone_map
+from .quat import to_matrix
+from .settings import SolveSettings
+
+__all__ = ["RigSolver"]
+
+F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+
+_N_POSE, _N_FACE, _N_HAND = 33, 478, 21
+# Packed landmark vector layout: (name, size)
+_LAYOUT = (
+    ("pose_landmarks", _N_POSE * 3),
+    ("pose_world", _N_POSE * 3),
+    ("face_landmarks", _N_FACE * 3),
+    ("blendshapes", 52),
+    ("hand_landmarks", 2 * _N_HAND * 3),
+    ("hand_world", 2 * _N_HAND * 3),
+)
+_OFF: dict[str, slice] = {}
+_o = 0
+for _name, _size in _LAYOUT:
+    _OFF[_name] = slice(_o, _o + _size)
+    _o += _size
+_N_PACKED = _o
+_HAND_LM = (slice(_OFF["hand_landmarks"].start, _OFF["hand_landmarks"].start + 63),
+            slice(_OFF["hand_landmarks"].start + 63, _OFF["hand_landmarks"].stop))  # fmt: skip
+_HAND_W = (slice(_OFF["hand_world"].start, _OFF["hand_world"].start + 63),
+           slice(_OFF["hand_world"].start + 63, _OFF["hand_world"].stop))  # fmt: skip
+_LABELS = ("Left", "Right")
+
+# Scalar gate channels: 52 blendshapes, 4 eye angles, 3 head position, 3 hips position.
+_G_BS = slice(0, 52)
+_G_EYES = slice(52, 56)
+_G_HEAD = slice(56, 59)
+_G_HIPS = slice(59, 62)
+_EYE_BONES = np.array([int(HumanBone.LeftEye), int(HumanBone.RightEye)])
+_FACE_BONES = np.array([int(HumanBone.LeftEye), int(HumanBone.RightEye), int(HumanBone.Jaw)])
+_HAND_BONES = (
+    np.array([int(HumanBone.LeftHand), *FINGER_BONES[:15]]),
+    np.array([int(HumanBone.RightHand), *FINGER_BONES[15:]]),
+)
+_IDQ = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def _params(n: int, p: OneEuroParams) -> tuple[F64, F64, F64]:
+    return np.full(n, p.min_cutoff), np.full(n, p.beta), np.full(n, p.d_cutoff)
+
+
+def _scale(xy: F32) -> float:
+    """1 / object size: mean of the bbox width and height (normalised units), MediaPipe's rule."""
+    s = 0.5 * (float(np.ptp(xy[:, 0])) + float(np.ptp(xy[:, 1])))
+    return 1.0 / s if s > 1e-6 else 0.0
+
+
+class RigSolver:
+    """Stateful per-stream solver; :meth:`solve` is called once per TrackedFrame, in time order."""
+
+    def __init__(self, settings: SolveSettings) -> None:
+        self.settings = settings
+        fs = settings.face
+        prof = load_calibration(fs.calibration) if fs.calibration else CalibrationProfile()
+        self.calibration = prof
+        self.bone_map: BoneMap = resolve_bone_map(settings.retarget.bone_map, settings.retarget.extra_maps)
+        self.extra_maps = tuple(load_bone_map(p) for p in settings.retarget.extra_maps)
+        self._face = FaceSolver(
+            neutral=prof.neutral, gain=prof.gain, offset=prof.offset, curve=prof.curve,
+            clamp_min=prof.clamp_min, clamp_max=prof.clamp_max,
+            swap_lr=prof.swap_lr or fs.swap_lr,
+            link_blinks=fs.link_blinks if fs.link_blinks != "off" else prof.link_blinks,
+            link_gaze=prof.link_gaze or fs.link_gaze, eye_gaze=prof.eye_gaze,
+            eye_yaw_range_deg=fs.eye_yaw_range_deg, eye_pitch_range_deg=fs.eye_pitch_range_deg,
+        )  # fmt: skip
+        self._neutral_r = to_matrix(prof.head_rotation)
+        self._neutral_t = (
+            prof.head_position
+            if prof.head_position is not None
+            else np.array([0.0, 0.0, -settings.head.neutral_distance_m])
+        )
+        self._jaw_rad = math.radians(fs.jaw_open_deg)
+        self._body = BodySolver(upper_body=settings.upper_body)
+        self._hands = HandSolver()
+
+        sm = settings.smoothing
+        self._smooth = sm.enabled
+        mins, betas, dcs = [], [], []
+        self._smooth_mask = np.zeros(_N_PACKED, dtype=bool)
+        for name, size in _LAYOUT:
+            p: OneEuroParams = getattr(sm, name)
+            a, b, c = _params(size, p)
+            mins.append(a)
+            betas.append(b)
+            dcs.append(c)
+            self._smooth_mask[_OFF[name]] = p.enabled
+        self._lm_filter = OneEuroFilter(
+            _N_PACKED, np.concatenate(mins), np.concatenate(betas), np.concatenate(dcs),
+            raw_derivative=sm.raw_derivative,
+        )  # fmt: skip
+        self._packed = np.zeros(_N_PACKED)
+        self._present = np.zeros(_N_PACKED, dtype=bool)
+        self._vscale = np.ones(_N_PACKED)
+        rp = [sm.head_rotation, *([sm.bones] * N_BONES)]
+        self._rot_filter = RotationOneEuro(
+            1 + N_BONES, [p.min_cutoff for p in rp], [p.beta for p in rp], [p.d_cutoff for p in rp]
+        )
+        self._rot_enabled = np.array([p.enabled for p in rp])
+        self._pos_filter = OneEuroFilter(3, *_params(3, sm.head_position))
+
+        g = settings.gating
+        rest = np.zeros((62, 1))
+        rest[_G_HIPS, 0] = REST_OFFSETS[HumanBone.Hips]
+        self._gate_vals = Gate(rest, hold_ms=g.hold_ms, release_ms=g.release_ms, reacquire_ms=g.reacquire_ms)
+        self._gate_rots = Gate(
+            np.tile(_IDQ, (1 + N_BONES, 1)),
+            hold_ms=g.hold_ms,
+            release_ms=g.release_ms,
+            reacquire_ms=g.reacquire_ms,
+            quaternion=True,
+        )
+        self._vis_thr = g.visibility_threshold
+        self._pres_thr = g.presence_threshold
+        self._hand_thr = g.hand_score_threshold
+        self._body_core = np.zeros(N_BONES, dtype=bool)  # bones whose liveness decides body OK
+
+    # ------------------------------------------------------------------ smoothing of the frame
+    def _filter_frame(self, frame: TrackedFrame, hands: tuple[HandObservation | None, ...]) -> TrackedFrame:
+        x = self._packed
+        pres = self._present
+        vs = self._vscale
+        pres.fill(False)
+        pose, face = frame.pose, frame.face
+        if pose is not None:
+            sl, sw = _OFF["pose_landmarks"], _OFF["pose_world"]
+            x[sl] = pose.landmarks[:, :3].ravel()
+            x[sw] = pose.world.ravel()
+            pres[sl] = pres[sw] = True
+            vs[sl] = _scale(pose.landmarks)
+        if face is not None:
+            sl, sb = _OFF["face_landmarks"], _OFF["blendshapes"]
+            x[sl] = face.landmarks.ravel()
+            x[sb] = face.blendshapes
+            pres[sl] = pres[sb] = True
+            vs[sl] = _scale(face.landmarks)
+        for i, h in enumerate(hands):
+            if h is not None:
+                x[_HAND_LM[i]] = h.landmarks.ravel()
+                x[_HAND_W[i]] = h.world.ravel()
+                pres[_HAND_LM[i]] = pres[_HAND_W[i]] = True
+                vs[_HAND_LM[i]] = _scale(h.landmarks)
+        all_present = bool(pres.all())
+        filt = self._lm_filter(x, frame.t_ms * 1e-3, present=None if all_present else pres, value_scale=vs)
+        out: F32 = np.where(self._smooth_mask, filt, x).astype(np.float32)
+        new_pose = new_face = None
+        if pose is not None:
+            lm = pose.landmarks.copy()
+            lm[:, :3] = out[_OFF["pose_landmarks"]].reshape(_N_POSE, 3)
+            new_pose = PoseObservation(lm, out[_OFF["pose_world"]].reshape(_N_POSE, 3))
+        if face is not None:
+            new_face = FaceObservation(
+                out[_OFF["face_landmarks"]].reshape(_N_FACE, 3), out[_OFF["blendshapes"]], face.matrix
+            )
+        new_hands = tuple(
+            HandObservation(h.label, h.score, out[_HAND_LM[i]].reshape(21, 3), out[_HAND_W[i]].reshape(21, 3))
+            for i, h in enumerate(hands)
+            if h is not None
+        )
+        return replace(frame, pose=new_pose, face=new_face, hands=new_hands)
+
+    # ------------------------------------------------------------------ per frame
+    def solve(self, frame: TrackedFrame) -> RigFrame:
+        """Filter, solve and gate one frame (``frame.t_ms`` is the only clock)."""
+        s = self.settings
+        t_ms = float(frame.t_ms)
+        hands_in: tuple[HandObservation | None, HandObservation | None] = (
+            frame.hand("Left"),
+            frame.hand("Right"),
+        )
+        hands_in = tuple(  # type: ignore[assignment]
+            h if h is not None and h.score >= self._hand_thr else None for h in hands_in
+        )
+        tracked = self._filter_frame(frame, hands_in) if self._smooth else frame
+        pose = tracked.pose if s.body.enabled else None
+        face = tracked.face if (s.face.enabled or s.head.enabled) else None
+        hands = (tracked.hand("Left"), tracked.hand("Right")) if s.hands.enabled else (None, None)
+        if not s.hands.enabled:
+            hands = (None, None)
+        elif self._smooth:
+            pass
+        else:
+            hands = hands_in
+
+        vals = np.zeros((62, 1))
+        vvalid = np.zeros(62, dtype=bool)
+        rots = np.tile(_IDQ, (1 + N_BONES, 1))
+        rvalid = np.zeros(1 + N_BONES, dtype=bool)
+        bones = rots[1:]
+        bvalid = rvalid[1:]
+
+        head_q: F64 | None = None
+        bs = np.zeros(52)
+        if face is not None:
+            if s.face.enabled:
+                bs = self._face.blendshapes(face.blendshapes)
+                vals[_G_BS, 0] = bs
+                vals[_G_EYES, 0] = self._face.eyes(bs).ravel()
+                vvalid[_G_BS] = vvalid[_G_EYES] = True
+            if s.head.enabled:
+                head_q, head_p = head_from_matrix(face.matrix, self._neutral_r, self._neutral_t)
+                if s.head.translation:
+                    vals[_G_HEAD, 0] = head_p
+                vvalid[_G_HEAD] = True
+                rots[0] = head_q
+                rvalid[0] = True
+
+        hand_frames: list[F64 | None] = [None, None]
+        if hands[0] is not None or hands[1] is not None:
+            w = np.zeros((2, 21, 3))
+            for i, h in enumerate(hands):
+                if h is not None:
+                    w[i] = h.world
+            frames = self._hands.frames(w)
+            fingers = self._hands.fingers(w, frames)
+            for i, h in enumerate(hands):
+                if h is not None:
+                    hand_frames[i] = frames[i]
+                    sl = slice(15 * i, 15 * i + 15)
+                    bones[FINGER_BONES[sl]] = fingers[sl]
+                    bvalid[FINGER_BONES[sl]] = True
+
+        if pose is not None:
+            lm = pose.landmarks
+            ok = (lm[:, 3] >= self._vis_thr) & (lm[:, 4] >= self._pres_thr)
+            brot, bval, hips = self._body.solve(
+                pose.world, ok, head_global=head_q, hand_frames=(hand_frames[0], hand_frames[1])
+            )
+            keep = bvalid.copy()  # fingers solved above
+            bones[:] = np.where(keep[:, None], bones, brot)
+            bvalid |= bval
+            vals[_G_HIPS, 0] = hips
+            vvalid[_G_HIPS] = bool(bval[HumanBone.Hips]) or self._body.upper_body
+            self._body_core = bval | self._body_core
+        if face is not None and s.face.enabled:
+            e = vals[_G_EYES, 0].reshape(2, 2)
+            # eye bones: yaw > 0 toward the subject's right = rotation about −Y; pitch > 0 down = +X
+            hy, hp = -0.5 * e[:, 0], 0.5 * e[:, 1]
+            cy, sy, cp, sp = np.cos(hy), np.sin(hy), np.cos(hp), np.sin(hp)
+            bones[_EYE_BONES] = np.stack((cy * sp, sy * cp, -sy * sp, cy * cp), axis=-1)
+            ja = 0.5 * self._jaw_rad * bs[ARKit.jawOpen]
+            bones[HumanBone.Jaw] = (math.sin(ja), 0.0, 0.0, math.cos(ja))
+            bvalid[_FACE_BONES] = True
+
+        t_s = t_ms * 1e-3
+        if self._smooth:
+            f = self._rot_filter(rots, t_s, present=rvalid)
+            rots = np.where((self._rot_enabled & rvalid)[:, None], f, rots)
+            if s.head.enabled and vvalid[56] and s.smoothing.head_position.enabled:
+                vals[_G_HEAD, 0] = self._pos_filter(vals[_G_HEAD, 0], t_s)
+            elif not vvalid[56]:
+                self._pos_filter.reset()
+
+        gv = self._gate_vals(vals, vvalid, t_ms)[:, 0]
+        gr = self._gate_rots(rots, rvalid, t_ms)
+        ractive = self._gate_rots.active
+        vactive = self._gate_vals.active
+
+        face_state = (
+            part_state(vvalid[_G_BS], vactive[_G_BS])
+            if s.face.enabled
+            else (part_state(rvalid[:1], ractive[:1]))
+        )
+        if not (s.face.enabled or s.head.enabled):
+            face_state = Tracking.LOST
+        core = self._body_core[:N_BONES]
+        core_idx = np.flatnonzero(core & ~np.isin(np.arange(N_BONES), np.concatenate(_HAND_BONES)))
+        if core_idx.size and s.body.enabled:
+            body_state = part_state(rvalid[1:][core_idx], ractive[1:][core_idx])
+        else:
+            body_state = Tracking.LOST
+        hand_states = tuple(
+            part_state(rvalid[1:][FINGER_BONES[15 * i : 15 * i + 15]],
+                       ractive[1:][FINGER_BONES[15 * i : 15 * i + 15]])
+            for i in range(2)
+        )  # fmt: skip
+        head_rot = gr[0]
+        return RigFrame(
+            index=frame.index,
+            t_ms=frame.t_ms,
+            tracked=tracked,
+            blendshapes=gv[_G_BS].astype(np.float32),
+            head_rotation=head_rot,
+            head_position=gv[_G_HEAD].copy(),
+            head_ypr=ypr_from_quat(head_rot),
+            eyes=gv[_G_EYES].reshape(2, 2).copy(),
+            bone_rotations=gr[1:],
+            bone_positions=REST_OFFSETS.copy(),
+            bone_valid=ractive[1:].copy(),
+            hips_position=gv[_G_HIPS].copy(),
+            face_state=face_state,
+            body_state=body_state,
+            hand_states=(hand_states[0], hand_states[1]),
+        )
