@@ -1,0 +1,328 @@
+"""VMC protocol (Performer → Marionette, OSC over UDP): pure encoder and expression maps.
+
+Per frame the encoder emits, in this order, split into ``#bundle`` datagrams of at most
+``max_datagram`` bytes (protocols.md §3.7, §4; default 1200 like the VMC app):
+
+===========================  ==============  ==================================================
+address                      type tags       content (protocols.md §3.3)
+===========================  ==============  ==================================================
+``/VMC/Ext/OK``              ``,iiii``       loaded=1, calibration state=3 (Calibrated),
+                                             calibration mode=0 (Normal), tracking 1 if
+                                             ``RigFrame.overall_state`` is OK else 0
+``/VMC/Ext/T``               ``,f``          seconds since the first encoded frame (VMC sends
+                                             Unity ``Time.time``, a relative time)
+``/VMC/Ext/Root/Pos``        ``,sfffffff``   ``"root"``, ``hips_position`` in Unity axes,
+                                             identity rotation
+``/VMC/Ext/Bone/Pos``        ``,sfffffff``   one per bone with ``bone_valid``: local position
+                                             (``bone_positions``) and local rotation
+                                             (``bone_rotations``) in Unity axes (§3.4, §3.5)
+``/VMC/Ext/Blend/Val``       ``,sf``         VRM 0.x presets (§3.6) from an expression map,
+                                             then optionally the 52 perfect-sync ARKit names
+``/VMC/Ext/Blend/Apply``     ``,``           after every Blend/Val of the frame (same or later
+                                             datagram)
+===========================  ==============  ==================================================
+
+Only ``s``/``i``/``f`` are written (§3.2). Bones that are not valid are simply not sent (never
+all-zero positions, §3.3). Templates for every address/name are built once at construction
+(:mod:`.osc_wire`) and whole-frame layouts are cached per set of valid bones
+(:class:`~.osc_wire.FramePlan`): per frame, the values are gathered into one float array and
+rendered into the precompiled datagram image.
+
+Expression maps (``retarget_maps/arkit_to_vrm0.toml``) are data, validated once by
+:func:`load_expression_map`; see that file for the format.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError, ProtocolError
+from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, RigFrame, Tracking
+from ..solve.coords import UNITY
+from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template
+
+__all__ = [
+    "EXPRESSION_MAP_FORMAT",
+    "VRM0_PRESETS",
+    "ExpressionMap",
+    "VmcEncoder",
+    "load_expression_map",
+    "parse_expression_map",
+    "perfect_sync_names",
+]
+
+F32 = npt.NDArray[np.float32]
+
+# Internal → Unity (protocols.md §3.4, solve/coords.py): a diagonal axis map, so positions become
+# (−x, y, z) and quaternions (x, −y, −z, w) by per-component factors (cheaper than UNITY.position).
+POSITION_TO_UNITY = np.diag(UNITY.matrix) * UNITY.scale
+QUATERNION_TO_UNITY = np.append(UNITY.det * np.diag(UNITY.matrix), 1.0)
+_BONE_TO_UNITY = np.concatenate((POSITION_TO_UNITY, QUATERNION_TO_UNITY))
+F64 = npt.NDArray[np.float64]
+
+#: VRM 0.x ``BlendShapePreset`` names (protocols.md §3.6), ``Unknown`` excluded.
+VRM0_PRESETS: tuple[str, ...] = (
+    "Neutral", "A", "I", "U", "E", "O", "Blink", "Joy", "Angry", "Sorrow", "Fun",
+    "LookUp", "LookDown", "LookLeft", "LookRight", "Blink_L", "Blink_R",
+)  # fmt: skip
+
+#: Value of the ``format`` key every expression map must carry.
+EXPRESSION_MAP_FORMAT = "mocap_bridge.expression_map/1"
+
+#: ``/VMC/Ext/OK`` calibration state 3 = Calibrated, mode 0 = Normal (protocols.md §3.3).
+CALIBRATION_STATE = 3
+CALIBRATION_MODE = 0
+
+_COMBINE = ("sum", "min", "max")
+_EXPR_KEYS = frozenset({"weights", "combine", "subtract"})
+_ARKIT_INDEX = {n: i for i, n in enumerate(ARKIT_NAMES)}
+
+
+def perfect_sync_names(case: Literal["lowerCamel", "PascalCase"] = "lowerCamel") -> tuple[str, ...]:
+    """The 52 ARKit names in :class:`~mocap_bridge.frames.ARKit` order, in the given case (§3.6)."""
+    if case == "lowerCamel":
+        return ARKIT_NAMES
+    if case == "PascalCase":
+        return tuple(n[0].upper() + n[1:] for n in ARKIT_NAMES)
+    raise ProtocolError(f"perfect-sync case must be lowerCamel or PascalCase, got {case!r}")
+
+
+class ExpressionMap:
+    """Validated ARKit → expression map; :meth:`evaluate` turns 52 weights into clip values.
+
+    Each expression is ``combine`` (``sum``, ``min`` or ``max``) of ``weight × arkit`` terms, minus
+    the already computed values of the expressions named in ``subtract``, clamped to 0..1. An
+    expression without weights is constantly 0 (before subtraction).
+    """
+
+    __slots__ = ("_matrix", "_reduce_rows", "_subtract", "names", "source")
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        weights: Sequence[Mapping[str, float]],
+        combine: Sequence[str],
+        subtract: Sequence[Sequence[str]],
+        source: str = "<map>",
+    ) -> None:
+        self.names = tuple(names)
+        self.source = source
+        idx = {n: i for i, n in enumerate(self.names)}
+        n = len(self.names)
+        self._matrix = np.zeros((n, len(ARKIT_NAMES)), dtype=np.float32)
+        self._reduce_rows: list[tuple[int, bool, list[tuple[int, float]]]] = []
+        sub = np.zeros((n, n), dtype=np.float32)
+        for i, (w, c, subs) in enumerate(zip(weights, combine, subtract, strict=True)):
+            terms = [(_ARKIT_INDEX[k], float(v)) for k, v in w.items()]
+            if c == "sum":
+                for col, v in terms:
+                    self._matrix[i, col] = v
+            elif terms:
+                self._reduce_rows.append((i, c == "min", terms))
+            for s in subs:
+                if subtract[idx[s]]:
+                    raise ConfigError(f"{source}: expressions.{names[i]}.subtract: {s!r} itself "
+                                      "subtracts; only one level is supported")  # fmt: skip
+                sub[i, idx[s]] += 1.0
+        self._subtract = sub if sub.any() else None
+
+    def evaluate(self, blendshapes: npt.NDArray[np.floating[Any]]) -> F32:
+        """Clip values (len(names),) in 0..1 for ARKit weights ``blendshapes`` (52,)."""
+        bs = np.asarray(blendshapes, dtype=np.float32)
+        out: F32 = self._matrix @ bs
+        if self._reduce_rows:
+            bl = bs.tolist()
+            for i, is_min, terms in self._reduce_rows:
+                vals = [bl[c] * w for c, w in terms]
+                out[i] = min(vals) if is_min else max(vals)
+        np.maximum(out, 0.0, out=out)
+        np.minimum(out, 1.0, out=out)
+        if self._subtract is not None:
+            out -= self._subtract @ out
+            np.maximum(out, 0.0, out=out)  # subtracted terms are ≤ 1, so no upper clip
+        return out
+
+
+def parse_expression_map(
+    doc: Mapping[str, Any], source: str, allowed: Sequence[str] = VRM0_PRESETS
+) -> ExpressionMap:
+    """Validate a parsed expression-map document; errors name ``source`` and the key."""
+
+    def fail(key: str, why: str) -> ConfigError:
+        return ConfigError(f"{source}: {key}: {why}")
+
+    unknown = set(doc) - {"format", "target", "description", "expressions"}
+    if unknown:
+        raise fail(sorted(unknown)[0], "unknown key")
+    if doc.get("format") != EXPRESSION_MAP_FORMAT:
+        raise fail("format", f"must be {EXPRESSION_MAP_FORMAT!r}")
+    exprs = doc.get("expressions")
+    if not isinstance(exprs, Mapping) or not exprs:
+        raise fail("expressions", "missing or empty table")
+    names: list[str] = []
+    weights: list[dict[str, float]] = []
+    combine: list[str] = []
+    subtract: list[list[str]] = []
+    for name, spec in exprs.items():
+        key = f"expressions.{name}"
+        if name not in allowed:
+            raise fail(key, f"unknown expression name (allowed: {', '.join(allowed)})")
+        if not isinstance(spec, Mapping):
+            raise fail(key, "must be a table")
+        extra = set(spec) - _EXPR_KEYS
+        if extra:
+            raise fail(f"{key}.{sorted(extra)[0]}", "unknown key")
+        w = spec.get("weights", {})
+        if not isinstance(w, Mapping):
+            raise fail(f"{key}.weights", "must be a table of ARKit name = weight")
+        clean: dict[str, float] = {}
+        for arkit, value in w.items():
+            if arkit not in _ARKIT_INDEX:
+                raise fail(f"{key}.weights.{arkit}", "unknown ARKit blendshape name")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise fail(f"{key}.weights.{arkit}", "weight must be a number")
+            if not math.isfinite(value):
+                raise fail(f"{key}.weights.{arkit}", "weight must be finite")
+            clean[arkit] = float(value)
+        c = spec.get("combine", "sum")
+        if c not in _COMBINE:
+            raise fail(f"{key}.combine", f"must be one of {', '.join(_COMBINE)}")
+        sub = spec.get("subtract", [])
+        if not isinstance(sub, list) or not all(isinstance(s, str) for s in sub):
+            raise fail(f"{key}.subtract", "must be a list of expression names")
+        for s in sub:
+            if s not in names:
+                raise fail(f"{key}.subtract", f"{s!r} is not an expression defined above")
+        names.append(name)
+        weights.append(clean)
+        combine.append(c)
+        subtract.append(list(sub))
+    return ExpressionMap(names, weights, combine, subtract, source)
+
+
+def load_expression_map(path: Path, allowed: Sequence[str] = VRM0_PRESETS) -> ExpressionMap:
+    """Read and validate an expression-map TOML file (ConfigError names the file and key)."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read expression map: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_expression_map(doc, str(path), allowed)
+
+
+class VmcEncoder:
+    """Encode :class:`RigFrame`\\ s into VMC datagrams (see the module docstring).
+
+    ``expressions``: a map for VRM 0.x presets, or ``None`` to send none. ``perfect_sync``: also
+    send the 52 ARKit names in ``perfect_sync_case``. State: the time origin of ``/VMC/Ext/T``.
+    """
+
+    __slots__ = (
+        "_apply",
+        "_blend_tpl",
+        "_bone_tpl",
+        "_expressions",
+        "_names",
+        "_ok",
+        "_ok_ints",
+        "_perfect_sync",
+        "_plans",
+        "_root",
+        "_t0_ms",
+        "_time",
+        "max_datagram",
+    )
+
+    def __init__(
+        self,
+        *,
+        expressions: ExpressionMap | None,
+        perfect_sync: bool = False,
+        perfect_sync_case: Literal["lowerCamel", "PascalCase"] = "lowerCamel",
+        max_datagram: int = 1200,
+    ) -> None:
+        names: list[str] = list(expressions.names) if expressions is not None else []
+        if perfect_sync:
+            names += perfect_sync_names(perfect_sync_case)
+        if len(set(names)) != len(names):
+            raise ProtocolError("VMC blendshape names collide (VRM0 map vs perfect sync)")
+        self._names = tuple(names)
+        self._expressions = expressions
+        self._perfect_sync = perfect_sync
+        self._ok = Template("/VMC/Ext/OK", "iiii")
+        self._ok_ints = [
+            np.array([1, CALIBRATION_STATE, CALIBRATION_MODE, ok], dtype=np.int32) for ok in (0, 1)
+        ]
+        self._plans: dict[bytes, FramePlan] = {}
+        self._time = Template("/VMC/Ext/T", "f")
+        self._root = Template("/VMC/Ext/Root/Pos", "sfffffff", ["root"])
+        self._bone_tpl = [Template("/VMC/Ext/Bone/Pos", "sfffffff", [b]) for b in HUMAN_BONE_NAMES]
+        self._blend_tpl = [Template("/VMC/Ext/Blend/Val", "sf", [n]) for n in names]
+        self._apply = Template("/VMC/Ext/Blend/Apply", "")
+        largest = max(t.size for t in [*self._bone_tpl, *self._blend_tpl, self._root])
+        if not largest + 16 <= max_datagram <= MAX_UDP_PAYLOAD:
+            raise ProtocolError(
+                f"VMC max datagram must be in {largest + 16}..{MAX_UDP_PAYLOAD}, got {max_datagram}"
+            )
+        self.max_datagram = max_datagram
+        self._t0_ms: int | None = None
+
+    @property
+    def blend_names(self) -> tuple[str, ...]:
+        """Blend/Val clip names in send order."""
+        return self._names
+
+    def blend_values(self, frame: RigFrame) -> F32:
+        """Blend/Val values in :attr:`blend_names` order."""
+        parts = self._blend_parts(frame)
+        if not parts:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(parts, dtype=np.float32)
+
+    def _blend_parts(self, frame: RigFrame) -> list[npt.NDArray[Any]]:
+        parts: list[npt.NDArray[Any]] = []
+        if self._expressions is not None:
+            parts.append(self._expressions.evaluate(frame.blendshapes))
+        if self._perfect_sync:
+            parts.append(frame.blendshapes)
+        return parts
+
+    def plan(self, bone_valid: npt.NDArray[np.bool_]) -> FramePlan:
+        """The precompiled frame layout for this set of valid bones (cached, bounded)."""
+        key = np.packbits(bone_valid).tobytes()
+        plan = self._plans.get(key)
+        if plan is None:
+            tpls = [self._ok, self._time, self._root]
+            tpls += [self._bone_tpl[b] for b in np.flatnonzero(bone_valid).tolist()]
+            if self._blend_tpl:
+                tpls += [*self._blend_tpl, self._apply]
+            plan = FramePlan(tpls, self.max_datagram)
+            if len(self._plans) >= 64:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def encode(self, frame: RigFrame) -> list[bytes]:
+        """All datagrams for ``frame`` in send order; ProtocolError on non-finite values."""
+        if self._t0_ms is None:
+            self._t0_ms = frame.t_ms
+        valid = frame.bone_valid
+        plan = self.plan(valid)
+        hx, hy, hz = frame.hips_position.tolist()
+        # T, then Root/Pos "root": Unity position (−x, y, z), identity rotation (§3.3, §3.4).
+        head = np.array([(frame.t_ms - self._t0_ms) / 1000.0, -hx, hy, hz, 0.0, 0.0, 0.0, 1.0])
+        bones = np.concatenate((frame.bone_positions[valid], frame.bone_rotations[valid]), axis=1)
+        bones *= _BONE_TO_UNITY
+        fl = np.concatenate([head, bones.reshape(-1), *self._blend_parts(frame)])
+        if not np.isfinite(fl).all():
+            raise ProtocolError(f"frame {frame.index}: non-finite VMC value")
+        return plan.render(fl, self._ok_ints[frame.overall_state is Tracking.OK])

@@ -1,0 +1,157 @@
+"""OSC wire helpers and the generic /mocap namespace: golden bytes, python-osc as oracle."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from oscutil import python_osc_messages, read_golden, rebuild_with_python_osc, typetags
+from pythonosc.osc_message_builder import OscMessageBuilder
+from rigframes import rig_frame
+
+from mocap_bridge.errors import ProtocolError
+from mocap_bridge.frames import ARKIT_NAMES, Tracking
+from mocap_bridge.protocols.osc import OscEncoder
+from mocap_bridge.protocols.osc_wire import (
+    BUNDLE_HEAD,
+    Template,
+    decode_packet,
+    encode_message,
+    pack_elements,
+    pad_string,
+)
+
+
+def messages(dgrams: list[bytes]):
+    return [m for d in dgrams for m in decode_packet(d)]
+
+
+# --------------------------------------------------------------------------- wire helpers
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), (1,), (-(2**31), 2**31 - 1), (0.5, -3.25), ("Blink_L", 0.75), ("ä", 1, 2.0, "")],
+)
+def test_encode_message_is_byte_identical_to_python_osc(args) -> None:
+    b = OscMessageBuilder("/a/b")
+    for a in args:
+        b.add_arg(a, "s" if isinstance(a, str) else "i" if isinstance(a, int) else "f")
+    assert encode_message("/a/b", *args) == b.build().dgram
+    assert decode_packet(encode_message("/a/b", *args))[0].args == args
+
+
+def test_template_element_matches_generic_encoder() -> None:
+    t = Template("/VMC/Ext/Bone/Pos", "sfffffff", ["LeftUpperArm"])
+    vals = [0.5, -1.0, 2.0, 0.0, 0.25, -0.125, 1.0]
+    el = t.element(np.array(vals, ">f4").tobytes())
+    msg = encode_message("/VMC/Ext/Bone/Pos", "LeftUpperArm", *vals)
+    assert el == len(msg).to_bytes(4, "big") + msg
+    assert len(el) == t.size
+    with pytest.raises(ProtocolError):
+        t.element(b"\0" * 4)
+
+
+def test_pack_elements_splits_in_order() -> None:
+    els = [Template(f"/x/{i}", "f").element(np.array([i], ">f4").tobytes()) for i in range(50)]
+    dgrams = pack_elements(els, 100)
+    assert all(len(d) <= 100 and d.startswith(BUNDLE_HEAD) for d in dgrams)
+    assert [m.args[0] for m in messages(dgrams)] == [float(i) for i in range(50)]
+    with pytest.raises(ProtocolError):
+        pack_elements(els, 20)
+    assert pack_elements([], 100) == []
+
+
+def test_strings_and_types_are_checked() -> None:
+    assert pad_string("") == b"\0\0\0\0"
+    assert pad_string("abc") == b"abc\0"
+    assert pad_string("abcd") == b"abcd\0\0\0\0"
+    with pytest.raises(ProtocolError):
+        pad_string("a\0b")
+    with pytest.raises(ProtocolError, match="booleans"):
+        encode_message("/a", True)
+    with pytest.raises(ProtocolError):
+        encode_message("/a", 2**31)
+    with pytest.raises(ProtocolError):
+        Template("/a", "fs", ["x"])
+    with pytest.raises(ProtocolError):
+        Template("/a", "d")
+
+
+@pytest.mark.parametrize(
+    "dgram",
+    [
+        b"/a\0\0,d\0\0" + b"\0" * 8,  # double: never accepted
+        b"/a\0\0,f\0\0",  # truncated argument
+        b"/a\0\0,f\0\0\0\0\0\0\0\0\0\0",  # trailing bytes
+        b"a\0\0\0,\0\0\0",  # address without /
+        BUNDLE_HEAD + b"\0\0\0\x05abcde",  # bad element size
+        b"/abc",  # unterminated
+    ],
+)
+def test_decoder_rejects_malformed(dgram: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        decode_packet(dgram)
+
+
+# --------------------------------------------------------------------------- /mocap namespace
+
+
+def test_golden_frame_both_ways() -> None:
+    enc = OscEncoder()
+    enc.encode(rig_frame(t_ms=2_000))
+    frame = rig_frame(index=42, t_ms=2_500, hands=("Right",))
+    dgrams = enc.encode(frame)
+    assert dgrams == read_golden("osc_frame.bin")
+    msgs = messages(read_golden("osc_frame.bin"))
+    assert msgs[0].address == "/mocap/frame" and msgs[0].args == (42, 0.5)
+    assert msgs[1].address == "/mocap/state" and msgs[1].args == (2, 2, 2, 0, 2)
+    blends = [m for m in msgs if m.address.startswith("/mocap/face/blendshape/")]
+    assert [m.address.rsplit("/", 1)[1] for m in blends] == list(ARKIT_NAMES)
+    assert [m.args[0] for m in blends] == frame.blendshapes.tolist()
+
+
+def test_every_datagram_reads_with_python_osc_and_is_byte_identical() -> None:
+    enc = OscEncoder(max_datagram=1200)
+    for frame in (rig_frame(), rig_frame(body=False, face=False, hands=()), rig_frame(hands=())):
+        dgrams = enc.encode(frame)
+        assert all(len(d) <= 1200 for d in dgrams)
+        ours = messages(dgrams)
+        theirs = [m for d in dgrams for m in python_osc_messages(d)]
+        assert [m.address for m in theirs] == [m.address for m in ours]
+        for a, b in zip(ours, theirs, strict=True):
+            assert typetags(b) == a.typetags
+            assert set(a.typetags) <= {"i", "f"}
+            assert tuple(b.params) == a.args
+        for d in dgrams:
+            assert rebuild_with_python_osc(d) == d
+
+
+def test_parts_are_sent_only_when_seen() -> None:
+    enc = OscEncoder()
+    full = {m.address: m.args for m in messages(enc.encode(rig_frame()))}
+    frame = rig_frame()
+    assert full["/mocap/pose/world/32"] == tuple(frame.tracked.pose.world[32].tolist())
+    assert full["/mocap/pose/image/0"] == tuple(frame.tracked.pose.landmarks[0, :4].tolist())
+    assert full["/mocap/hand/left/20"] == tuple(frame.tracked.hand("Left").world[20].tolist())
+    assert full["/mocap/hand/right/score"] == (0.875,)
+    assert full["/mocap/head/quat"] == tuple(frame.head_rotation.tolist())
+    assert full["/mocap/head/ypr"] == tuple(frame.head_ypr.tolist())
+    assert full["/mocap/head/pos"] == tuple(frame.head_position.tolist())
+    assert full["/mocap/face/eyes"] == tuple(frame.eyes.reshape(4).tolist())
+    bare = {m.address for m in messages(enc.encode(rig_frame(body=False, hands=("Left",))))}
+    assert not any(a.startswith("/mocap/pose/") for a in bare)
+    assert "/mocap/hand/left/0" in bare and "/mocap/hand/right/0" not in bare
+    lost = {m.address: m.args for m in messages(enc.encode(rig_frame(face=False)))}
+    assert lost["/mocap/face/blendshape/jawOpen"] == (0.0,)  # neutral, not stale
+    assert lost["/mocap/state"][1] == Tracking.LOST
+
+
+def test_bad_frames_are_refused() -> None:
+    enc = OscEncoder()
+    frame = rig_frame()
+    with pytest.raises(ProtocolError, match="non-finite"):
+        enc.encode(dataclasses.replace(frame, head_ypr=np.array([0.0, np.nan, 0.0])))
+    with pytest.raises(ProtocolError):
+        OscEncoder(max_datagram=40)

@@ -1,0 +1,232 @@
+"""VMC encoder: golden bytes, python-osc as reader and byte oracle, expression maps."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from oscutil import python_osc_messages, read_golden, rebuild_with_python_osc, typetags
+from rigframes import rig_frame
+
+from mocap_bridge.errors import ConfigError, ProtocolError
+from mocap_bridge.frames import ARKIT_NAMES, ARKit, HumanBone, Tracking
+from mocap_bridge.protocols.osc_wire import FramePlan, Template, decode_packet, pack_elements
+from mocap_bridge.protocols.vmc import (
+    VRM0_PRESETS,
+    VmcEncoder,
+    load_expression_map,
+    parse_expression_map,
+    perfect_sync_names,
+)
+from mocap_bridge.solve.coords import to_unity
+
+ROOT = Path(__file__).resolve().parents[1]
+MAP = ROOT / "retarget_maps" / "arkit_to_vrm0.toml"
+SOME_BONES = (HumanBone.Hips, HumanBone.Spine, HumanBone.Head, HumanBone.LeftUpperArm)
+
+
+@pytest.fixture(scope="module")
+def vrm0():
+    return load_expression_map(MAP)
+
+
+def encoder(vrm0, **kw) -> VmcEncoder:
+    return VmcEncoder(expressions=vrm0, **kw)
+
+
+def messages(datagrams: list[bytes]):
+    return [m for d in datagrams for m in decode_packet(d)]
+
+
+def test_golden_frame_both_ways(vrm0) -> None:
+    enc = encoder(vrm0)
+    enc.encode(rig_frame(t_ms=500))  # time origin
+    frame = rig_frame(t_ms=1_750, valid=SOME_BONES)
+    dgrams = enc.encode(frame)
+    assert dgrams == read_golden("vmc_frame.bin")
+    msgs = messages(read_golden("vmc_frame.bin"))
+    assert [m.address for m in msgs[:3]] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
+    assert msgs[0].args == (1, 3, 0, 1)
+    assert msgs[1].args == (1.25,)
+    assert [m.args[0] for m in msgs[3:7]] == ["Hips", "Spine", "Head", "LeftUpperArm"]
+    assert [m.args[0] for m in msgs[7:-1]] == list(vrm0.names)
+    assert msgs[-1].address == "/VMC/Ext/Blend/Apply" and msgs[-1].args == ()
+
+
+def test_every_datagram_reads_with_python_osc_and_is_byte_identical(vrm0) -> None:
+    enc = encoder(vrm0, perfect_sync=True)
+    for frame in (rig_frame(), rig_frame(body=False, face=False), rig_frame(valid=SOME_BONES)):
+        dgrams = enc.encode(frame)
+        ours = messages(dgrams)
+        theirs = [m for d in dgrams for m in python_osc_messages(d)]
+        assert [m.address for m in theirs] == [m.address for m in ours]
+        for a, b in zip(ours, theirs, strict=True):
+            assert typetags(b) == a.typetags
+            assert set(a.typetags) <= {"s", "i", "f"}
+            assert tuple(b.params) == a.args
+        for d in dgrams:
+            assert rebuild_with_python_osc(d) == d
+
+
+def test_bone_values_are_converted_to_unity(vrm0) -> None:
+    frame = rig_frame(seed=11)
+    msgs = [m for m in messages(encoder(vrm0).encode(frame)) if m.address == "/VMC/Ext/Bone/Pos"]
+    assert len(msgs) == len(HumanBone)
+    for m in msgs:
+        b = HumanBone[str(m.args[0])]
+        pos, rot = to_unity(frame.bone_positions[b], frame.bone_rotations[b])
+        assert m.args[1:4] == pytest.approx(tuple(pos), abs=1e-6)
+        assert m.args[4:8] == pytest.approx(tuple(rot), abs=1e-6)
+        x, y, z = frame.bone_positions[b]
+        assert m.args[1:4] == pytest.approx((-x, y, z), abs=1e-6)
+        qx, qy, qz, qw = frame.bone_rotations[b]
+        assert m.args[4:8] == pytest.approx((qx, -qy, -qz, qw), abs=1e-6)
+    root = next(m for m in messages(encoder(vrm0).encode(frame)) if "Root" in m.address)
+    hx, hy, hz = frame.hips_position
+    assert root.args == pytest.approx(("root", -hx, hy, hz, 0.0, 0.0, 0.0, 1.0))
+
+
+def test_no_valid_bone_sends_root_blends_ok_t_only(vrm0) -> None:
+    msgs = messages(encoder(vrm0).encode(rig_frame(body=False, hands=())))
+    addresses = {m.address for m in msgs}
+    assert "/VMC/Ext/Bone/Pos" not in addresses
+    assert addresses == {
+        "/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos", "/VMC/Ext/Blend/Val",
+        "/VMC/Ext/Blend/Apply",
+    }  # fmt: skip
+    assert msgs[0].args[3] == 0  # tracking not OK without a body
+
+
+def test_tracking_status_follows_overall_state(vrm0) -> None:
+    enc = encoder(vrm0)
+    ok = rig_frame()
+    assert ok.overall_state is Tracking.OK
+    assert messages(enc.encode(ok))[0].args == (1, 3, 0, 1)
+    partial = dataclasses.replace(ok, face_state=Tracking.PARTIAL)
+    assert messages(enc.encode(partial))[0].args == (1, 3, 0, 0)
+
+
+@pytest.mark.parametrize("limit", [128, 300, 576, 1200, 1500, 65507])
+def test_datagram_limit_and_apply_after_all_values(vrm0, limit: int) -> None:
+    enc = encoder(vrm0, perfect_sync=True, max_datagram=limit)
+    dgrams = enc.encode(rig_frame())
+    assert all(len(d) <= limit for d in dgrams)
+    msgs = messages(dgrams)
+    assert len(msgs) == 3 + len(HumanBone) + len(VRM0_PRESETS) + 52 + 1
+    assert msgs[-1].address == "/VMC/Ext/Blend/Apply"
+    assert sum(m.address == "/VMC/Ext/Blend/Apply" for m in msgs) == 1
+    if limit == 65507:
+        assert len(dgrams) == 1
+
+
+def test_max_datagram_too_small_is_refused(vrm0) -> None:
+    with pytest.raises(ProtocolError, match="max datagram"):
+        encoder(vrm0, max_datagram=90)
+
+
+def test_perfect_sync_names_and_values(vrm0) -> None:
+    frame = rig_frame(seed=2)
+    for case in ("lowerCamel", "PascalCase"):
+        enc = VmcEncoder(expressions=None, perfect_sync=True, perfect_sync_case=case)
+        vals = [m.args for m in messages(enc.encode(frame)) if m.address.endswith("/Val")]
+        assert [v[0] for v in vals] == list(perfect_sync_names(case))
+        assert [v[1] for v in vals] == frame.blendshapes.tolist()
+    assert perfect_sync_names("PascalCase")[ARKit.jawOpen] == "JawOpen"
+    assert perfect_sync_names("lowerCamel") == ARKIT_NAMES
+    with pytest.raises(ProtocolError):
+        perfect_sync_names("snake")  # type: ignore[arg-type]
+
+
+def test_no_blendshapes_at_all_sends_no_apply() -> None:
+    msgs = messages(VmcEncoder(expressions=None).encode(rig_frame()))
+    assert not any("Blend" in m.address for m in msgs)
+
+
+def test_non_finite_values_are_refused(vrm0) -> None:
+    frame = rig_frame()
+    rot = frame.bone_rotations.copy()
+    rot[0, 0] = np.inf
+    with pytest.raises(ProtocolError, match="non-finite"):
+        encoder(vrm0).encode(dataclasses.replace(frame, bone_rotations=rot))
+
+
+def test_frame_plan_matches_simple_packer() -> None:
+    tpls = [Template("/VMC/Ext/T", "f"), *(Template("/VMC/Ext/Blend/Val", "sf", [n]) for n in
+            ARKIT_NAMES), Template("/VMC/Ext/OK", "iiii")]  # fmt: skip
+    floats = np.arange(1 + 52, dtype=np.float64) / 8
+    ints = np.array([1, 3, 0, 1])
+    raw_f = floats.astype(">f4").tobytes()
+    els = [tpls[0].element(raw_f[:4])]
+    els += [t.element(raw_f[4 * (k + 1) : 4 * (k + 2)]) for k, t in enumerate(tpls[1:-1])]
+    els.append(tpls[-1].element(ints.astype(">i4").tobytes()))
+    for limit in (200, 1200, 9000):
+        plan = FramePlan(tpls, limit)
+        assert plan.render(floats, ints) == pack_elements(els, limit)
+
+
+# --------------------------------------------------------------------------- expression maps
+
+
+def test_shipped_map_loads_and_covers_vrm0(vrm0) -> None:
+    assert set(vrm0.names) == set(VRM0_PRESETS)
+
+
+def blinks(vrm0, left: float, right: float) -> dict[str, float]:
+    bs = np.zeros(52, np.float32)
+    bs[ARKit.eyeBlinkLeft], bs[ARKit.eyeBlinkRight] = left, right
+    return dict(zip(vrm0.names, vrm0.evaluate(bs).tolist(), strict=True))
+
+
+def test_blink_split_never_doubles(vrm0) -> None:
+    both = blinks(vrm0, 1.0, 1.0)
+    assert (both["Blink"], both["Blink_L"], both["Blink_R"]) == (1.0, 0.0, 0.0)
+    wink = blinks(vrm0, 1.0, 0.0)
+    assert (wink["Blink"], wink["Blink_L"], wink["Blink_R"]) == (0.0, 1.0, 0.0)
+    half = blinks(vrm0, 0.75, 0.25)
+    assert (half["Blink"], half["Blink_L"], half["Blink_R"]) == (0.25, 0.5, 0.0)
+
+
+def test_values_are_clamped(vrm0) -> None:
+    out = vrm0.evaluate(np.ones(52, np.float32))
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    bs = np.zeros(52, np.float32)
+    bs[ARKit.jawOpen] = 1.0
+    assert dict(zip(vrm0.names, vrm0.evaluate(bs).tolist(), strict=True))["A"] == 1.0
+
+
+def doc(**expressions):
+    return {"format": "mocap_bridge.expression_map/1", "expressions": expressions}
+
+
+@pytest.mark.parametrize(
+    ("document", "key"),
+    [
+        (doc(Blink={"weights": {"eyeBlinkLeftt": 1.0}}), "expressions.Blink.weights.eyeBlinkLeftt"),
+        (doc(Smile={"weights": {"mouthSmileLeft": 1.0}}), "expressions.Smile"),
+        (doc(Joy={"weights": {"mouthSmileLeft": "1"}}), "expressions.Joy.weights.mouthSmileLeft"),
+        (doc(Joy={"combine": "avg"}), "expressions.Joy.combine"),
+        (doc(Joy={"subtract": ["Blink"]}), "expressions.Joy.subtract"),
+        (doc(Joy={"colour": 1}), "expressions.Joy.colour"),
+        ({"expressions": {}}, "format"),
+        ({**doc(A={}), "extra": 1}, "extra"),
+    ],
+)
+def test_bad_maps_name_file_and_key(document, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_expression_map(document, "my_map.toml")
+    assert str(err.value).startswith(f"my_map.toml: {key}:")
+
+
+def test_bad_map_file_names_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "m.toml"
+    p.write_text('format = "mocap_bridge.expression_map/1"\n[expressions.Blink]\n'
+                 "weights = { tongueOutt = 1.0 }\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"m\.toml: expressions\.Blink\.weights\.tongueOutt"):
+        load_expression_map(p)
+    p.write_text("not toml [")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_expression_map(p)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_expression_map(tmp_path / "missing.toml")
