@@ -6,14 +6,13 @@ import dataclasses
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+from synth import frame, pose_obs, tpose_internal
 
 from mocap_bridge.frames import HumanBone as HB
 from mocap_bridge.solve.body import REST_OFFSETS, BodySolver
 from mocap_bridge.solve.mirror import mirror_pose, mirror_rig
 from mocap_bridge.solve.rig import RigSolver
 from mocap_bridge.solve.settings import SolveSettings
-
-from synth import frame, pose_obs, tpose_internal
 
 ARM = [HB.LeftUpperArm, HB.RightUpperArm, HB.LeftLowerArm, HB.RightLowerArm]
 OK = np.ones(33, bool)

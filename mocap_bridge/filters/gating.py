@@ -12,8 +12,8 @@ when ``valid`` last changed, at time ``t_event``, and interpolates from it::
 
 ``s`` is smoothstep (zero slope at both ends, peak slope 1.5/duration), ``from`` is the *output* at
 the moment of the change, so a channel that is lost while still blending in, or re-acquired while
-easing out, continues from where it visibly was: there is never a pop. Quaternion channels use a
-normalised lerp on the short arc. Channels never seen start at ``rest`` and blend in on first sight.
+easing out, continues from where it visibly was: there is never a pop. Quaternion channels use slerp on
+the short arc. Channels never seen start at ``rest`` and blend in on first sight.
 
 All channels advance in one vectorised step; time is passed in (milliseconds).
 """
@@ -94,8 +94,16 @@ class Gate:
         frm = self._from
         out: F64
         if self.quaternion:
-            sign = np.where(np.einsum("ij,ij->i", frm, target) < 0.0, -1.0, 1.0)[:, None]
-            q = frm + w * (target * sign - frm)
+            # slerp on the short arc, so the angle follows the smoothstep exactly
+            d = np.einsum("ij,ij->i", frm, target)
+            tgt = target * np.where(d < 0.0, -1.0, 1.0)[:, None]
+            half = np.arccos(np.minimum(np.abs(d), 1.0))[:, None]
+            sin_h = np.sin(half)
+            small = sin_h < 1e-6
+            safe = np.where(small, 1.0, sin_h)
+            w0 = np.where(small, 1.0 - w, np.sin((1.0 - w) * half) / safe)
+            w1 = np.where(small, w, np.sin(w * half) / safe)
+            q = w0 * frm + w1 * tgt
             out = q / np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
         else:
             out = frm + w * (target - frm)
