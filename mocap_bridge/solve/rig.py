@@ -93,6 +93,8 @@ _HAND_BONES = (
     np.array([int(HumanBone.RightHand), *FINGER_BONES[15:]]),
 )
 _IDQ = np.array([0.0, 0.0, 0.0, 1.0])
+_NOT_HAND = np.ones(N_BONES, dtype=bool)
+_NOT_HAND[np.concatenate(_HAND_BONES)] = False
 
 
 def _params(n: int, p: OneEuroParams) -> tuple[F64, F64, F64]:
@@ -322,8 +324,7 @@ class RigSolver:
         )
         if not (s.face.enabled or s.head.enabled):
             face_state = Tracking.LOST
-        core = self._body_core[:N_BONES]
-        core_idx = np.flatnonzero(core & ~np.isin(np.arange(N_BONES), np.concatenate(_HAND_BONES)))
+        core_idx = np.flatnonzero(self._body_core & _NOT_HAND)
         if core_idx.size and s.body.enabled:
             body_state = part_state(rvalid[1:][core_idx], ractive[1:][core_idx])
         else:
