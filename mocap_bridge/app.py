@@ -289,6 +289,7 @@ class _Session:
                 while (frame := await queue.get()) is not None:
                     self.pipeline.stats.captured += 1
                     self.pipeline.process(frame)
+                await self.capture_done.wait()  # the capture thread's last put needs the loop
                 thread.join()
         finally:
             status.cancel()
