@@ -83,7 +83,7 @@ def test_dance_pose_world_landmarks_are_metres_around_the_hips() -> None:
 def test_live_stream_accounts_for_every_frame(model_paths: dict[str, Path]) -> None:
     """LIVE_STREAM at the clip's own rate: each frame is complete, partial or dropped; none late."""
     deadline = 100.0
-    margin = 25.0
+    margin = 50.0  # loop wake-up jitter on a busy 2-core machine
     emitted: list[tuple[TrackedFrame, float]] = []
     asm = Assembler(deadline)
 
