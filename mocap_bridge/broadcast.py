@@ -37,6 +37,7 @@ from .protocols.livelink import LiveLinkEncoder
 from .protocols.osc import OscEncoder
 from .protocols.vmc import VmcEncoder, load_expression_map
 from .protocols.ws_json import WsJsonEncoder, parse_channels
+from .resources import data_roots
 from .sink import FrameSink
 from .transports.udp import UdpTransport
 from .transports.websocket import WebSocketServer
@@ -62,10 +63,8 @@ log = logging.getLogger(__name__)
 
 #: Shipped VRM 0.x expression map, relative to the data root (see :func:`resolve_data_path`).
 DEFAULT_EXPRESSION_MAP = "retarget_maps/arkit_to_vrm0.toml"
-_PKG = Path(__file__).resolve().parent
-#: Where relative data paths are looked up after the working directory: the source checkout
-#: (repository root, holding ``retarget_maps/``), then ``mocap_bridge/data/`` (package data).
-DATA_ROOTS: tuple[Path, ...] = (_PKG.parent, _PKG / "data")
+#: Where relative data paths are looked up after the working directory (see mocap_bridge.resources).
+DATA_ROOTS: tuple[Path, ...] = data_roots()
 
 _PROCESS_DEVICE_ID = str(uuid.uuid4()).upper()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .resources import configs_dir, retarget_maps_dir
 from .tracking.landmarkers import POSE_MODELS, TrackerSettings
 
 __all__ = [
@@ -26,25 +27,8 @@ __all__ = [
     "tracker_settings",
 ]
 
-_ROOT = Path(__file__).resolve().parent.parent
 # Tables whose keys are free-form (user maps, per-shape tables): only the table name is checked.
 _OPEN_TABLES = {"retarget", "face", "smoothing"}
-
-
-def _data_dir(name: str) -> Path:
-    """``configs`` / ``retarget_maps``: beside the package in a checkout, inside it when installed."""
-    for candidate in (_ROOT / name, Path(__file__).resolve().parent / "_data" / name):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError(f"cannot find the {name}/ folder of mocap_bridge (looked beside the package)")
-
-
-def configs_dir() -> Path:
-    return _data_dir("configs")
-
-
-def retarget_maps_dir() -> Path:
-    return _data_dir("retarget_maps")
 
 
 def presets() -> list[str]:

@@ -25,6 +25,7 @@ from types import MappingProxyType
 
 from ..errors import ConfigError
 from ..frames import HumanBone
+from ..resources import retarget_maps_dir
 
 __all__ = [
     "BONE_MAP_FORMAT",
@@ -39,12 +40,8 @@ BONE_MAP_FORMAT = "mocap_bridge.bone_map/1"
 
 
 def maps_dir() -> Path:
-    """The shipped ``retarget_maps/`` folder (beside the package in a checkout, inside it when installed)."""
-    here = Path(__file__).resolve().parent.parent
-    for cand in (here.parent / "retarget_maps", here / "_data" / "retarget_maps"):
-        if cand.is_dir():
-            return cand
-    raise ConfigError("cannot find the retarget_maps/ folder of mocap_bridge")
+    """The shipped ``retarget_maps/`` folder (see :mod:`mocap_bridge.resources`)."""
+    return retarget_maps_dir()
 
 
 @dataclass(frozen=True, slots=True)

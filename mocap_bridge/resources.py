@@ -1,0 +1,39 @@
+"""Where the shipped data lives: ``configs/`` and ``retarget_maps/``.
+
+In a checkout (and an editable install) they sit beside the package at the repository root; a
+wheel installs them inside the package as ``mocap_bridge/data/configs`` and
+``mocap_bridge/data/retarget_maps`` (see ``[tool.setuptools]`` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["configs_dir", "data_roots", "retarget_maps_dir"]
+
+_PKG = Path(__file__).resolve().parent
+
+#: Roots searched in order for ``configs/`` and ``retarget_maps/``.
+DATA_ROOTS: tuple[Path, ...] = (_PKG.parent, _PKG / "data")
+
+
+def data_roots() -> tuple[Path, ...]:
+    return DATA_ROOTS
+
+
+def _find(name: str) -> Path:
+    for root in DATA_ROOTS:
+        if (root / name).is_dir():
+            return root / name
+    looked = ", ".join(map(str, DATA_ROOTS))
+    raise ConfigError(f"cannot find the {name}/ folder of mocap_bridge (looked in {looked})")
+
+
+def configs_dir() -> Path:
+    return _find("configs")
+
+
+def retarget_maps_dir() -> Path:
+    return _find("retarget_maps")
