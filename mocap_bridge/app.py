@@ -141,6 +141,11 @@ class _Session:
         assert self.assembler is not None
         self._emit(self.assembler.deliver(part, t_ms, payload, monotonic_ms()))
 
+    def _hand_over(self, part: Part, t_ms: int, payload: Any) -> None:
+        """On a MediaPipe thread: the one thread boundary."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._on_result, part, t_ms, payload)
+
     def _poll(self) -> None:
         assert self.assembler is not None
         self._emit(self.assembler.poll(monotonic_ms()))
@@ -262,9 +267,7 @@ class _Session:
                     self.opts.tracker,
                     self.opts.model_paths,
                     live=self.live,
-                    on_result=(lambda p, t, x: loop.call_soon_threadsafe(self._on_result, p, t, x))
-                    if self.live
-                    else None,
+                    on_result=self._hand_over if self.live else None,
                 )
             if self.live:
                 assert lm is not None

@@ -18,7 +18,6 @@ recording back reproduces every frame bit for bit.
 from __future__ import annotations
 
 import gzip
-import io
 import math
 import time
 from collections.abc import Iterator
@@ -88,7 +87,7 @@ def frame_to_json(frame: TrackedFrame) -> dict[str, Any]:
 
 
 def _arr(value: Any, shape: tuple[int, int], dtype: type) -> np.ndarray:
-    arr = np.asarray(value, dtype=dtype)
+    arr: np.ndarray = np.asarray(value, dtype=dtype)
     if arr.shape != shape:
         raise ValueError(f"expected shape {shape}, got {arr.shape}")
     return arr
@@ -207,9 +206,8 @@ class RecordingReader:
     def frames(self) -> Iterator[TrackedFrame]:
         try:
             with _open(self.path, "r") as raw:
-                f = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
-                f.readline()
-                for lineno, line in enumerate(f, start=2):
+                raw.readline()
+                for lineno, line in enumerate(raw, start=2):
                     if not line.strip():
                         continue
                     try:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-def _cv2():  # type: ignore[no-untyped-def]
+def _cv2() -> Any:
     import cv2
 
     return cv2
@@ -83,7 +83,8 @@ class _Prepare:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if self.mirror:
             rgb = cv2.flip(rgb, 1)
-        return rgb
+        out: np.ndarray = rgb
+        return out
 
 
 class _Pacer:
@@ -183,7 +184,8 @@ class ImagesSource:
             raise CaptureError(f"cannot read image {path}")
         if img.dtype != np.uint8:
             img = (img / (256 if img.dtype == np.uint16 else 1)).astype(np.uint8)
-        return img
+        out: np.ndarray = img
+        return out
 
     def frames(self) -> Iterator[CapturedFrame]:
         for index, path in enumerate(self._paths):
@@ -248,7 +250,7 @@ def open_source(
     spec: str, *, realtime: bool = True, mirror: bool = False, max_side: int = 640
 ) -> FrameSource:
     """Open ``spec``: an integer camera index, ``demo``, an image, a folder or a video file."""
-    common = {"realtime": realtime, "mirror": mirror, "max_side": max_side}
+    common: dict[str, Any] = {"realtime": realtime, "mirror": mirror, "max_side": max_side}
     text = spec.strip()
     if text.lower() == "demo":
         return DemoSource(**common)

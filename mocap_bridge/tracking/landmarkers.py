@@ -226,7 +226,7 @@ class Landmarkers:
             task = self._tasks[p]
             if task is None:
                 return None
-            return convert[p](task.detect_for_video(image, t_ms))  # type: ignore[operator]
+            return convert[p](task.detect_for_video(image, t_ms))
 
         try:
             pose, face, hands = self._pool.map(run, range(3))

@@ -4,13 +4,13 @@ and anything that needs every frame rather than a live stream."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..capture.sources import open_source
 from ..frames import PartStatus, TrackedFrame
 from .landmarkers import Landmarkers, TrackerSettings
-from .models import ensure_models
+from .models import ModelSpec, ensure_models
 
 __all__ = ["iter_tracked", "resolve_model_paths", "track_file"]
 
@@ -20,8 +20,8 @@ def resolve_model_paths(
     *,
     models_dir: str | os.PathLike[str] | None = None,
     offline: bool = False,
-    say=lambda _m: None,  # type: ignore[no-untyped-def]
-    progress_factory=None,  # type: ignore[no-untyped-def]
+    say: Callable[[str], None] = lambda _m: None,
+    progress_factory: Callable[[ModelSpec], Callable[[int, int], None] | None] | None = None,
 ) -> dict[str, Path]:
     """Registry name → bundle path; explicit per-model paths win, the rest are fetched if missing."""
     wanted = [n for n in settings.model_names() if n not in settings.model_paths]
