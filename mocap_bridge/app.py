@@ -24,7 +24,7 @@ from .capture.sources import FrameSource
 from .clock import monotonic_ms
 from .config import CaptureSettings
 from .errors import MocapBridgeError
-from .frames import Part, PartStatus, TrackedFrame
+from .frames import Part, TrackedFrame
 from .pipeline import Pipeline, RunStats, Solve
 from .recording import RecordingReader, RecordingWriter
 from .sink import FrameSink
@@ -154,7 +154,6 @@ class _Session:
     def _capture_live(self, lm: Landmarkers) -> None:
         loop = self.loop
         assert loop is not None
-        expected = lm.active_parts()
         preview = self._make_preview()
         src = self.source
         assert not isinstance(src, RecordingReader)
@@ -162,6 +161,7 @@ class _Session:
             for cap in src.frames():
                 if self.stop.is_set() or self._enough(cap.index):
                     break
+                expected = lm.plan()
                 loop.call_soon_threadsafe(self._on_submit, cap.index, cap.t_ms, expected)
                 accepted = lm.submit(cap.rgb, cap.t_ms, expected)
                 for p in range(3):
@@ -201,20 +201,10 @@ class _Session:
                 yield frame, None
             return
         assert lm is not None
-        parts = lm.active_parts()
         for cap in self.source.frames():
             if self._enough(cap.index):
                 return
-            pose, face, hands = lm.detect(cap.rgb, cap.t_ms)
-            found = (pose is not None, face is not None, bool(hands))
-            status = tuple(
-                PartStatus.SKIPPED if not parts[p] else PartStatus.FOUND if found[p] else PartStatus.NOT_FOUND
-                for p in range(3)
-            )
-            yield (
-                TrackedFrame(cap.index, cap.t_ms, pose, face, hands, (status[0], status[1], status[2])),
-                cap.rgb,
-            )
+            yield lm.track(cap.rgb, cap.index, cap.t_ms), cap.rgb
 
     def _enough(self, index: int) -> bool:
         return self.opts.max_frames is not None and index >= self.opts.max_frames

@@ -167,5 +167,6 @@ def tracker_settings(config: Config) -> TrackerSettings:
             _get(t, "face", bool, w, True),
             _get(t, "hands", bool, w, True) and num_hands > 0,
         ),
+        adaptive_hands=_get(t, "adaptive_hands", bool, w, True),
         model_paths=paths,
     )

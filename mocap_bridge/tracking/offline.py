@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..capture.sources import open_source
-from ..frames import PartStatus, TrackedFrame
+from ..frames import TrackedFrame
 from .landmarkers import Landmarkers, TrackerSettings
 from .models import ModelSpec, ensure_models
 
@@ -32,12 +32,6 @@ def resolve_model_paths(
     return paths
 
 
-def _status(found: bool, enabled: bool) -> PartStatus:
-    if not enabled:
-        return PartStatus.SKIPPED
-    return PartStatus.FOUND if found else PartStatus.NOT_FOUND
-
-
 def iter_tracked(
     source: str,
     *,
@@ -53,23 +47,10 @@ def iter_tracked(
     src = open_source(source, realtime=False, mirror=mirror, max_side=max_side)
     try:
         with Landmarkers(settings, paths, live=False) as lm:
-            parts = lm.active_parts()
             for captured in src.frames():
                 if max_frames is not None and captured.index >= max_frames:
                     break
-                pose, face, hands = lm.detect(captured.rgb, captured.t_ms)
-                yield TrackedFrame(
-                    index=captured.index,
-                    t_ms=captured.t_ms,
-                    pose=pose,
-                    face=face,
-                    hands=hands,
-                    status=(
-                        _status(pose is not None, parts[0]),
-                        _status(face is not None, parts[1]),
-                        _status(bool(hands), parts[2]),
-                    ),
-                )
+                yield lm.track(captured.rgb, captured.index, captured.t_ms)
     finally:
         src.close()
 
