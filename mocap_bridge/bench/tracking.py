@@ -28,7 +28,7 @@ from ..capture.sources import CapturedFrame, open_source
 from ..clock import monotonic_ms
 from ..config import CaptureSettings
 from ..frames import RigFrame
-from ..tracking.landmarkers import TrackerSettings
+from ..tracking.landmarkers import Landmarkers, TrackerSettings
 from .memory import rss_mb
 
 __all__ = ["LiveResult", "PacedLoop", "ProbeSink", "decode_clip", "run_live", "run_sequential"]
@@ -243,49 +243,14 @@ def run_sequential(
     warmup: int = 3,
 ) -> float:  # fmt: skip
     """Frames per second of pose, face, hands in VIDEO mode, one after another per frame."""
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions
-    from mediapipe.tasks.python import vision as V
-
-    from ..tracking.landmarkers import _quiet_native_stderr
-
-    mode = V.RunningMode.VIDEO
-    with _quiet_native_stderr():
-        tasks = [
-            V.PoseLandmarker.create_from_options(V.PoseLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(model_paths[f"pose_{tracker.pose_model}"])),
-                running_mode=mode, num_poses=1,
-                min_pose_detection_confidence=tracker.min_pose_confidence,
-                min_pose_presence_confidence=tracker.min_pose_confidence,
-                min_tracking_confidence=tracker.min_pose_confidence)),
-            V.FaceLandmarker.create_from_options(V.FaceLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(model_paths["face"])),
-                running_mode=mode, num_faces=1,
-                min_face_detection_confidence=tracker.min_face_confidence,
-                min_face_presence_confidence=tracker.min_face_confidence,
-                min_tracking_confidence=tracker.min_face_confidence,
-                output_face_blendshapes=True, output_facial_transformation_matrixes=True)),
-            V.HandLandmarker.create_from_options(V.HandLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(model_paths["hand"])),
-                running_mode=mode, num_hands=tracker.num_hands,
-                min_hand_detection_confidence=tracker.min_hand_confidence,
-                min_hand_presence_confidence=tracker.min_hand_confidence,
-                min_tracking_confidence=tracker.min_hand_confidence)),
-        ]  # fmt: skip
-    try:
+    seed = replace(tracker, adaptive_hands=False)
+    with Landmarkers(seed, model_paths, live=False, sequential=True) as lm:
         start = 0.0
         for i in range(frames + warmup):
             if i == warmup:
                 start = time.perf_counter()
-            rgb = images[i % len(images)]
-            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-            t_ms = round(i * 1000 / 30)
-            for task in tasks:
-                task.detect_for_video(image, t_ms)
+            lm.detect(images[i % len(images)], round(i * 1000 / 30))
         return frames / (time.perf_counter() - start)
-    finally:
-        for task in tasks:
-            task.close()
 
 
 def tracker_variant(tracker: TrackerSettings, **changes: Any) -> TrackerSettings:

@@ -153,7 +153,8 @@ class Landmarkers:
     ``live=True``: LIVE_STREAM mode; ``submit`` hands an image to every enabled landmarker with
     ``detect_async`` and returns at once; results reach ``on_result`` on MediaPipe's threads.
     ``live=False``: VIDEO mode; ``detect`` runs the three concurrently on a small thread pool
-    (MediaPipe releases the GIL) and returns all results for that frame, deterministically.
+    (MediaPipe releases the GIL) and returns all results for that frame, deterministically
+    (``sequential=True``: one after another, the naive recipe the benchmark compares against).
     """
 
     def __init__(
@@ -163,6 +164,7 @@ class Landmarkers:
         *,
         live: bool,
         on_result: ResultHandler | None = None,
+        sequential: bool = False,
     ) -> None:
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions
@@ -252,7 +254,8 @@ class Landmarkers:
         except Exception as exc:
             self.close()
             raise TrackingError(f"MediaPipe could not start: {exc}") from exc
-        if not live:
+        self._video = not live
+        if not live and not sequential:
             self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mp-video")
 
     def __enter__(self) -> Landmarkers:
@@ -316,7 +319,7 @@ class Landmarkers:
         PoseObservation | None, FaceObservation | None, tuple[HandObservation, ...], tuple[bool, bool, bool]
     ]:
         """VIDEO mode: all results for one frame, and which parts ran (deterministic)."""
-        assert self._pool is not None, "detect() needs VIDEO mode"
+        assert self._video, "detect() needs VIDEO mode"
         self._check_ts(t_ms)
         parts = self.plan()
         image = self._image(rgb)
@@ -330,7 +333,8 @@ class Landmarkers:
             return convert[p](task.detect_for_video(image, t_ms))
 
         try:
-            pose, face, hands = self._pool.map(run, range(3))
+            runner = self._pool.map if self._pool is not None else map
+            pose, face, hands = runner(run, range(3))
         except Exception as exc:
             raise TrackingError(f"MediaPipe failed on the frame at {t_ms} ms: {exc}") from exc
         pose_obs = pose if isinstance(pose, PoseObservation) else None
