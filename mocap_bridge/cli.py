@@ -6,6 +6,7 @@ Every MocapBridgeError becomes one line on stderr and exit code 2; so do invalid
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import sys
@@ -90,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(models)
     models.add_argument("--force", action="store_true", help="fetch again even if present")
 
-    cal = sub.add_parser("calibrate", help="capture a neutral face and head pose into a profile")
+    cal = sub.add_parser(
+        "calibrate", help="capture a neutral face and head pose into a profile (any source or a recording)"
+    )
     _add_source_args(cal)
     _add_config_args(cal)
     cal.add_argument("--frames", type=_positive_int, default=60, help="frames to average (default 60)")
@@ -300,6 +303,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .recording import RecordingReader, is_recording_path
     from .solve.calibration import capture_calibration, save_calibration
     from .tracking.offline import iter_tracked
 
@@ -307,10 +311,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     cap, tracker = _settings(args, config)
     if not cap.source:
         raise ConfigError("calibrate needs --source (a camera index, video, image or folder)")
-    frames = list(
-        iter_tracked(cap.source, settings=tracker, max_frames=args.frames, mirror=cap.mirror,
-                     max_side=cap.max_side, models_dir=args.models)
-    )  # fmt: skip
+    if is_recording_path(cap.source):  # calibrate from a recording: no MediaPipe needed
+        frames = list(itertools.islice(RecordingReader(cap.source).frames(), args.frames))
+    else:
+        frames = list(
+            iter_tracked(cap.source, settings=tracker, max_frames=args.frames, mirror=cap.mirror,
+                         max_side=cap.max_side, models_dir=args.models)
+        )  # fmt: skip
     profile = capture_calibration(frames)
     save_calibration(profile, args.out)
     faces = sum(f.face is not None for f in frames)
