@@ -1,6 +1,6 @@
 """Recordings of merged frames: JSON Lines, optionally gzip-compressed (``.jsonl.gz``).
 
-Format ``mocap_bridge.recording/1`` (documented in docs/recording.md):
+Format ``mocap_bridge.recording/1`` (documented in the README, "Recording and replay"):
 
 * line 1, header: ``{"schema": "mocap_bridge.recording/1", "source": str, "mode": str,
   "mirror": bool, "fps": float, "models": {name: sha256}, "created": ISO-8601 UTC,
