@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -259,6 +260,10 @@ class _Session:
                     live=self.live,
                     on_result=self._hand_over if self.live else None,
                 )
+            # Everything built so far lives for the whole run: move it out of the collector's sight
+            # so a full collection mid-stream does not walk MediaPipe's and numpy's start-up heap.
+            gc.collect()
+            gc.freeze()
             if self.live:
                 assert lm is not None
                 thread = threading.Thread(
@@ -285,6 +290,7 @@ class _Session:
                 await self.capture_done.wait()  # the capture thread's last put needs the loop
                 thread.join()
         finally:
+            gc.unfreeze()
             status.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await status
