@@ -85,6 +85,8 @@ class OneEuroFilter:
         self._dx = np.zeros(n)
         self._t = np.full(n, np.nan)
         self._all_same_t: float | None = None  # fast path: every element last updated at this time
+        self._a_d_te = math.nan  # Te of the cached derivative smoothing factor (constant frame rate)
+        self._a_d = np.zeros(n)
 
     def reset(self) -> None:
         """Forget every element's history."""
@@ -103,21 +105,36 @@ class OneEuroFilter:
         xv = np.asarray(x, dtype=np.float64).reshape(self.n)
         last = self._all_same_t
         if present is None and last is not None:
-            # Fast path: all elements share the previous timestamp.
+            # Fast path: all elements share the previous timestamp, so Te is one scalar. The
+            # arithmetic is the general path's, written with in-place steps on temporaries
+            # (about a dozen array operations per call whatever ``n`` is).
             te = t - last
             if te <= 0.0:
                 return xv.copy()
             prev = self._raw if self._raw_derivative else self._x
-            a_d = te / (te + self._tau_d)
-            dx = (xv - prev) * (np.asarray(value_scale) / te)
-            edx = self._dx + a_d * (dx - self._dx)
-            cutoff = self._min_cutoff + self._beta * np.abs(edx)
-            a = te / (te + 1.0 / (_TWO_PI * cutoff))
-            xh = self._x + a * (xv - self._x)
+            if te != self._a_d_te:
+                self._a_d = te / (te + self._tau_d)
+                self._a_d_te = te
+            dx = xv - prev
+            dx *= np.asarray(value_scale) / te
+            edx = dx
+            edx -= self._dx
+            edx *= self._a_d
+            edx += self._dx
+            cutoff = np.abs(edx)
+            cutoff *= self._beta
+            cutoff += self._min_cutoff
+            cutoff *= _TWO_PI
+            a = np.reciprocal(cutoff, out=cutoff)
+            a += te
+            np.divide(te, a, out=a)
+            xh = xv - self._x
+            xh *= a
+            xh += self._x
             self._x = xh
             self._dx = edx
             if self._raw_derivative:
-                self._raw = xv
+                self._raw = xv.copy()  # never alias the caller's buffer (it may be refilled in place)
             self._all_same_t = t
             self._t.fill(t)
             return xh.copy()
