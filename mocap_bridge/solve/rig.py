@@ -28,7 +28,6 @@ The solver keeps filter and gate state between calls; make one per stream.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -60,14 +59,15 @@ F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 
 _N_POSE, _N_FACE, _N_HAND = 33, 478, 21
-# Packed landmark vector layout: (name, size)
+# Packed landmark vector layout: (name, size). The three normalised-landmark blocks come first and
+# are contiguous, so one (553, 3) view of them gives every part's bounding box in two reduceat calls.
 _LAYOUT = (
     ("pose_landmarks", _N_POSE * 3),
-    ("pose_world", _N_POSE * 3),
     ("face_landmarks", _N_FACE * 3),
-    ("blendshapes", 52),
     ("hand_landmarks", 2 * _N_HAND * 3),
+    ("pose_world", _N_POSE * 3),
     ("hand_world", 2 * _N_HAND * 3),
+    ("blendshapes", 52),
 )
 _OFF: dict[str, slice] = {}
 _o = 0
@@ -75,10 +75,16 @@ for _name, _size in _LAYOUT:
     _OFF[_name] = slice(_o, _o + _size)
     _o += _size
 _N_PACKED = _o
-_HAND_LM = (slice(_OFF["hand_landmarks"].start, _OFF["hand_landmarks"].start + 63),
-            slice(_OFF["hand_landmarks"].start + 63, _OFF["hand_landmarks"].stop))  # fmt: skip
-_HAND_W = (slice(_OFF["hand_world"].start, _OFF["hand_world"].start + 63),
-           slice(_OFF["hand_world"].start + 63, _OFF["hand_world"].stop))  # fmt: skip
+_N_LM = _N_POSE + _N_FACE + 2 * _N_HAND  # rows of the normalised-landmark block
+# row ranges (in the (n, 3) views) of pose, face, left hand, right hand landmarks and of the world blocks
+_R_POSE = slice(0, _N_POSE)
+_R_FACE = slice(_N_POSE, _N_POSE + _N_FACE)
+_R_HAND = (slice(_R_FACE.stop, _R_FACE.stop + _N_HAND), slice(_R_FACE.stop + _N_HAND, _N_LM))
+_R_POSE_W = slice(_N_LM, _N_LM + _N_POSE)
+_R_HAND_W = (slice(_R_POSE_W.stop, _R_POSE_W.stop + _N_HAND),
+             slice(_R_POSE_W.stop + _N_HAND, _R_POSE_W.stop + 2 * _N_HAND))  # fmt: skip
+_BBOX_STARTS = np.array([_R_POSE.start, _R_FACE.start, _R_HAND[0].start, _R_HAND[1].start])
+_BBOX_PART = np.repeat(np.arange(4), [_N_POSE * 3, _N_FACE * 3, _N_HAND * 3, _N_HAND * 3])  # element -> part
 _LABELS = ("Left", "Right")
 
 # Scalar gate channels: 52 blendshapes, 4 eye angles, 3 head position, 3 hips position.
@@ -101,10 +107,21 @@ def _params(n: int, p: OneEuroParams) -> tuple[F64, F64, F64]:
     return np.full(n, p.min_cutoff), np.full(n, p.beta), np.full(n, p.d_cutoff)
 
 
-def _scale(xy: F32) -> float:
-    """1 / object size: mean of the bbox width and height (normalised units), MediaPipe's rule."""
-    s = 0.5 * (float(np.ptp(xy[:, 0])) + float(np.ptp(xy[:, 1])))
-    return 1.0 / s if s > 1e-6 else 0.0
+def _inv_sizes(lm3: F64) -> F64:
+    """1 / object size of pose, face, left and right hand from the (553, 3) normalised block.
+
+    MediaPipe's object-scale rule: the mean of the bounding-box width and height. The extents are
+    rounded to float32 as ``np.ptp`` of the float32 landmarks gives them (the packed copies are
+    those float32 values exactly), then averaged in float64.
+    """
+    xy = lm3[:_N_LM, :2]
+    ext = (np.maximum.reduceat(xy, _BBOX_STARTS, axis=0) - np.minimum.reduceat(xy, _BBOX_STARTS, axis=0))
+    e = ext.astype(np.float32).tolist()
+    inv = []
+    for w, h in e:
+        size = 0.5 * (w + h)
+        inv.append(1.0 / size if size > 1e-6 else 0.0)
+    return np.array(inv)
 
 
 class RigSolver:
@@ -150,8 +167,12 @@ class RigSolver:
             _N_PACKED, np.concatenate(mins), np.concatenate(betas), np.concatenate(dcs),
             raw_derivative=sm.raw_derivative,
         )  # fmt: skip
+        self._smooth_all = bool(self._smooth_mask.all())
         self._packed = np.zeros(_N_PACKED)
+        self._lm3 = self._packed[: 3 * _R_HAND_W[1].stop].reshape(-1, 3)  # landmark rows, (n, 3) view
         self._present = np.zeros(_N_PACKED, dtype=bool)
+        self._present_key: tuple[bool, ...] = ()
+        self._all_present = False
         self._vscale = np.ones(_N_PACKED)
         rp = [sm.head_rotation, *([sm.bones] * N_BONES)]
         self._rot_filter = RotationOneEuro(
@@ -178,47 +199,64 @@ class RigSolver:
 
     # ------------------------------------------------------------------ smoothing of the frame
     def _filter_frame(self, frame: TrackedFrame, hands: tuple[HandObservation | None, ...]) -> TrackedFrame:
-        x = self._packed
-        pres = self._present
-        vs = self._vscale
-        pres.fill(False)
+        """The frame with every present numeric array smoothed (one One-Euro call, see module doc).
+
+        ``hands`` are the frame's (left, right) hands after the score threshold (None = absent).
+        """
+        lm3 = self._lm3
         pose, face = frame.pose, frame.face
+        key = (pose is not None, face is not None, *(h is not None for h in hands))
         if pose is not None:
-            sl, sw = _OFF["pose_landmarks"], _OFF["pose_world"]
-            x[sl] = pose.landmarks[:, :3].ravel()
-            x[sw] = pose.world.ravel()
-            pres[sl] = pres[sw] = True
-            vs[sl] = _scale(pose.landmarks)
+            np.copyto(lm3[_R_POSE], pose.landmarks[:, :3])
+            np.copyto(lm3[_R_POSE_W], pose.world)
         if face is not None:
-            sl, sb = _OFF["face_landmarks"], _OFF["blendshapes"]
-            x[sl] = face.landmarks.ravel()
-            x[sb] = face.blendshapes
-            pres[sl] = pres[sb] = True
-            vs[sl] = _scale(face.landmarks)
+            np.copyto(lm3[_R_FACE], face.landmarks)
+            np.copyto(self._packed[_OFF["blendshapes"]], face.blendshapes)
         for i, h in enumerate(hands):
             if h is not None:
-                x[_HAND_LM[i]] = h.landmarks.ravel()
-                x[_HAND_W[i]] = h.world.ravel()
-                pres[_HAND_LM[i]] = pres[_HAND_W[i]] = True
-                vs[_HAND_LM[i]] = _scale(h.landmarks)
-        all_present = bool(pres.all())
-        filt = self._lm_filter(x, frame.t_ms * 1e-3, present=None if all_present else pres, value_scale=vs)
-        out: F32 = np.where(self._smooth_mask, filt, x).astype(np.float32)
+                np.copyto(lm3[_R_HAND[i]], h.landmarks)
+                np.copyto(lm3[_R_HAND_W[i]], h.world)
+        if key != self._present_key:
+            self._set_present(key)
+        vs = self._vscale
+        np.take(_inv_sizes(lm3), _BBOX_PART, out=vs[: _BBOX_PART.size])
+        x = self._packed
+        filt = self._lm_filter(
+            x, frame.t_ms * 1e-3, present=None if self._all_present else self._present, value_scale=vs
+        )
+        out: F32 = (filt if self._smooth_all else np.where(self._smooth_mask, filt, x)).astype(np.float32)
+        o3 = out[: lm3.size].reshape(-1, 3)
         new_pose = new_face = None
         if pose is not None:
             lm = pose.landmarks.copy()
-            lm[:, :3] = out[_OFF["pose_landmarks"]].reshape(_N_POSE, 3)
-            new_pose = PoseObservation(lm, out[_OFF["pose_world"]].reshape(_N_POSE, 3))
+            lm[:, :3] = o3[_R_POSE]
+            new_pose = PoseObservation(lm, o3[_R_POSE_W])
         if face is not None:
-            new_face = FaceObservation(
-                out[_OFF["face_landmarks"]].reshape(_N_FACE, 3), out[_OFF["blendshapes"]], face.matrix
-            )
+            new_face = FaceObservation(o3[_R_FACE], out[_OFF["blendshapes"]], face.matrix)
         new_hands = tuple(
-            HandObservation(h.label, h.score, out[_HAND_LM[i]].reshape(21, 3), out[_HAND_W[i]].reshape(21, 3))
+            HandObservation(h.label, h.score, o3[_R_HAND[i]], o3[_R_HAND_W[i]])
             for i, h in enumerate(hands)
             if h is not None
         )
-        return replace(frame, pose=new_pose, face=new_face, hands=new_hands)
+        return TrackedFrame(
+            frame.index, frame.t_ms, new_pose, new_face, new_hands, frame.status, frame.result_ms
+        )
+
+    def _set_present(self, key: tuple[bool, ...]) -> None:
+        """Rebuild the packed presence mask for a new set of present parts (pose, face, left, right)."""
+        pres = self._present
+        pres.fill(False)
+        p3 = pres[: self._lm3.size].reshape(-1, 3)
+        if key[0]:
+            p3[_R_POSE] = p3[_R_POSE_W] = True
+        if key[1]:
+            p3[_R_FACE] = True
+            pres[_OFF["blendshapes"]] = True
+        for i in range(2):
+            if key[2 + i]:
+                p3[_R_HAND[i]] = p3[_R_HAND_W[i]] = True
+        self._present_key = key
+        self._all_present = bool(pres.all())
 
     # ------------------------------------------------------------------ per frame
     def solve(self, frame: TrackedFrame) -> RigFrame:
