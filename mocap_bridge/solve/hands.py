@@ -8,8 +8,20 @@ body solver makes the forearm carry the twist and the wrist the rest (see body.p
 Fingers: each segment (MCP->PIP, PIP->DIP, DIP->tip; thumb CMC->MCP, MCP->IP, IP->tip for Unity's
 Thumb Proximal/Intermediate/Distal) is expressed in the hand frame, and each bone's local rotation
 is the shortest arc from the straight rest direction to the segment direction seen from its parent.
-All ten fingers of both hands go through three vectorised levels (proximal, intermediate, distal).
 Shortest arcs carry no twist about the finger axis, which MediaPipe cannot measure reliably anyway.
+
+Fused form (:meth:`HandSolver.solve`, the per-frame path): with unit segment directions d₀, d₁, d₂ of
+a finger, its proximal bone is ``q₀ = arc(rest, d₀)``; each later bone is the arc between its
+parent's and its own direction seen from the parent, which is the same as
+``qₖ = Gₖ₋₁⁻¹ · arc(dₖ₋₁, dₖ) · Gₖ₋₁`` with the parent's global rotation ``Gₖ₋₁ = arc(dₖ₋₂, dₖ₋₁) ⋯ q₀``:
+the arc's vector part rotated back by ``Gₖ₋₁ᵀ`` and its scalar part unchanged. So all 30 arcs come
+out of one batched cross/dot over (rest, d₀, d₁) -> (d₀, d₁, d₂), and two batched Rodrigues steps
+rotate the axes (``R(arc)ᵀ x = c x − k × x + k (k·x)/(1 + c)`` with k = u × v, c = u·v). An arc
+within 0.08° of a half turn (antiparallel segments: its axis is arbitrary) sends the frame through
+the level-by-level reference, :meth:`HandSolver.fingers`. The two agree to rounding (~1e-16), except
+the thumbs' Intermediate/Distal bones by up to ~3e-6 per quaternion component: the thumb rest direction
+(0.7071, 0, 0.7071) is not exactly unit, which the reference's chained arcs carry along and the
+fused form (exact for unit rest directions) does not.
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..frames import HumanBone as HB
-from .quat import arc, basis, qconj, qrot
+from .quat import EXT3, arc, basis, basis_e, cross_e, extend, qconj, qrot
 
 __all__ = ["FINGER_BONES", "HandSolver"]
 
@@ -38,9 +50,65 @@ _THUMB_REST = np.array([[0.7071, 0.0, 0.7071], [-0.7071, 0.0, 0.7071]])
 _REST_DIR = np.repeat(np.stack((np.tile(_X, (5, 1)), np.tile(-_X, (5, 1))))[:, :, None, :], 3, 2)
 _REST_DIR[:, 0, :, :] = _THUMB_REST[:, None, :]
 
+# Fused path. One (17, 21) matrix takes a hand's 21 landmarks to the hand's primary (wrist -> middle
+# MCP) and secondary (index MCP - pinky MCP) vectors and its 15 finger segments, level-major
+# (rows 2 + 5·level + finger); applied to extended, axis-flipped landmarks it yields extended vectors.
+_SEG_MAT = np.zeros((17, 21))
+_SEG_MAT[0, 9], _SEG_MAT[0, 0] = 1.0, -1.0
+_SEG_MAT[1, 5], _SEG_MAT[1, 17] = 1.0, -1.0
+for _lvl in range(3):
+    for _fi in range(5):
+        _SEG_MAT[2 + 5 * _lvl + _fi, _CHAINS[_fi, _lvl + 1]] = 1.0
+        _SEG_MAT[2 + 5 * _lvl + _fi, _CHAINS[_fi, _lvl]] = -1.0
+_FLIP_EXT = EXT3 * _FLIP[:, None]  # (3, 5): MediaPipe world -> extended internal
+_REST_EXT = _REST_DIR[:, :, 0, :] @ EXT3  # (2, 5, 5) rest directions, extended
+_ANTI_COS = -0.999999  # arc() treats cos below this as antiparallel
+
 
 class HandSolver:
-    """Stateless per-frame hand solve."""
+    """Stateless per-frame hand solve (scratch buffers only)."""
+
+    def __init__(self) -> None:
+        self._u = np.empty((2, 3, 5, 5))  # arc start directions: rest, d0, d1 (extended)
+        self._u[:, 0] = _REST_EXT
+        self._k = np.empty((2, 3, 5, 5))  # arc axes u × v (extended)
+        self._x = np.empty((2, 2, 5, 5))  # vectors rotated by the proximal arc: k1, R1ᵀ k2
+        self._q = np.empty((2, 3, 5, 4))  # level-major output
+
+    def solve(self, world_mp: F64) -> tuple[F64, F64]:
+        """(:meth:`frames`, :meth:`fingers`) of stacked world landmarks (2, 21, 3), fused (module doc)."""
+        sv = _SEG_MAT @ (world_mp @ _FLIP_EXT)  # (2, 17, 5)
+        g: F64 = basis_e(sv[:, 0], sv[:, 1]) @ _REST_BT
+        # segment directions in the hand frame, Gᵀ d, extended: (2, 15, 5) -> (2, 3 levels, 5, 5)
+        d = sv[:, 2:, :3] @ (g @ EXT3)
+        d /= np.maximum(np.sqrt(np.vecdot(d[..., :3], d[..., :3])), 1e-9)[..., None]
+        d = d.reshape(2, 3, 5, 5)
+        u, k, x, q = self._u, self._k, self._x, self._q
+        u[:, 1:] = d[:, :2]
+        c = np.vecdot(u[..., :3], d[..., :3])  # (2, 3, 5) cosines
+        if bool((c < _ANTI_COS).any()):
+            return g, self.fingers(world_mp, g)
+        cross_e(u, d, out=k[..., :3])
+        extend(k)
+        opc = c + 1.0
+        k1, k2 = k[:, 1], k[:, 2]
+        # R1ᵀ k2 (the distal axis seen from the proximal segment), then R0ᵀ of it and of k1
+        x[:, 0] = k1
+        y = x[:, 1, :, :3]
+        np.multiply(k2[..., :3], c[:, 1, :, None], out=y)
+        y -= cross_e(k1, k2)
+        y += k1[..., :3] * (np.vecdot(k1[..., :3], k2[..., :3]) / opc[:, 1])[..., None]
+        extend(x[:, 1])
+        k0 = k[:, None, 0]
+        z = q[:, 1:, :, :3]
+        np.multiply(x[..., :3], c[:, None, 0, :, None], out=z)
+        z -= cross_e(k0, x)
+        z += k0[..., :3] * (np.vecdot(k0[..., :3], x[..., :3]) / opc[:, None, 0])[..., None]
+        q[:, 0, :, :3] = k[:, 0, :, :3]
+        q[..., 3] = opc
+        q /= np.maximum(np.sqrt(np.vecdot(q, q)), 1e-12)[..., None]
+        out: F64 = q.transpose(0, 2, 1, 3).reshape(30, 4)
+        return g, out
 
     def frames(self, world_mp: F64) -> F64:
         """Global hand rotations (2, 3, 3) from stacked world landmarks (2, 21, 3) [left, right]."""

@@ -11,10 +11,14 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "EXT3",
     "IDENTITY",
     "arc",
     "basis",
+    "basis_e",
     "cross",
+    "cross_e",
+    "extend",
     "from_matrix",
     "nlerp",
     "normalize",
@@ -24,6 +28,7 @@ __all__ = [
     "qrot",
     "slerp",
     "to_matrix",
+    "unit_e",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -40,8 +45,8 @@ def cross(a: F64, b: F64) -> F64:
 
 def normalize(v: F64, eps: float = 1e-12) -> F64:
     """Unit vectors along the last axis (zero vectors stay zero)."""
-    n = np.sqrt(np.einsum("...i,...i->...", v, v))[..., None]
-    out: F64 = v / np.maximum(n, eps)
+    n = np.sqrt(np.vecdot(v, v))
+    out: F64 = v / np.maximum(n, eps)[..., None]
     return out
 
 
@@ -92,30 +97,32 @@ def to_matrix(q: F64) -> F64:
     return out
 
 
+# from_matrix: the 1 ± m00 ± m11 ± m22 sums of (x, y, z, w), one diagonal term at a time (the same
+# additions in the same order as the scalar formulas, so the same rounding).
+_DIAG_SIGNS = np.array([[1.0, -1.0, -1.0, 1.0], [-1.0, 1.0, -1.0, 1.0], [-1.0, -1.0, 1.0, 1.0]])
+_ANTI_A = np.array([7, 2, 3])  # flat indices of m21, m02, m10
+_ANTI_B = np.array([5, 6, 1])  # m12, m20, m01
+
+
 def from_matrix(m: F64) -> F64:
     """Unit quaternions (w >= 0) of proper rotation matrices (..., 3, 3).
 
     Magnitudes from the diagonal, signs from the antisymmetric part (copysign method); rotations
     within ~0.1° of a half turn (w tiny, signs unreliable) go through Shepperd's method.
     """
-    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
-    w = 0.5 * np.sqrt(np.maximum(1.0 + m00 + m11 + m22, 0.0))
-    x = 0.5 * np.sqrt(np.maximum(1.0 + m00 - m11 - m22, 0.0))
-    y = 0.5 * np.sqrt(np.maximum(1.0 - m00 + m11 - m22, 0.0))
-    z = 0.5 * np.sqrt(np.maximum(1.0 - m00 - m11 + m22, 0.0))
-    q = np.stack(
-        (
-            np.copysign(x, m[..., 2, 1] - m[..., 1, 2]),
-            np.copysign(y, m[..., 0, 2] - m[..., 2, 0]),
-            np.copysign(z, m[..., 1, 0] - m[..., 0, 1]),
-            w,
-        ),
-        axis=-1,
-    )
-    bad = w < 1e-3
+    shape = m.shape[:-2]
+    flat = m.reshape(-1, 9)
+    args = 1.0 + flat[:, 0:1] * _DIAG_SIGNS[0]
+    args += flat[:, 4:5] * _DIAG_SIGNS[1]
+    args += flat[:, 8:9] * _DIAG_SIGNS[2]
+    np.maximum(args, 0.0, out=args)
+    q = np.sqrt(args, out=args)
+    q *= 0.5
+    np.copysign(q[:, :3], flat[:, _ANTI_A] - flat[:, _ANTI_B], out=q[:, :3])
+    bad = q[:, 3] < 1e-3
     if bad.any():
-        q = np.where(bad[..., None], _shepperd(m), q)
-    return normalize(q)
+        q = np.where(bad[:, None], _shepperd(flat.reshape(-1, 3, 3)), q)
+    return normalize(q).reshape((*shape, 4))
 
 
 def _shepperd(m: F64) -> F64:
@@ -212,3 +219,45 @@ def slerp(a: F64, b: F64, t: F64 | float) -> F64:
     w0 = np.where(small, 1.0 - tt, np.sin((1.0 - tt) * theta) / safe)
     w1 = np.where(small, tt, np.sin(tt * theta) / safe)
     return normalize(w0[..., None] * a + w1[..., None] * b)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Extended vectors: a 3-vector stored as (x, y, z, x, y) in the last axis. Then ``e[..., 1:4]`` is
+# (y, z, x) and ``e[..., 2:5]`` is (z, x, y), both plain views, and a cross product is two products
+# and a difference (the same arithmetic as the component formula, so the same rounding) instead of
+# nine small operations and a stack. Linear maps carry the extension along: ``v @ EXT3`` extends
+# (..., 3) vectors, and ``A @ (W @ EXT3)`` equals the extension of ``A @ W``.
+
+#: (3, 5) matrix that extends row vectors: ``v @ EXT3`` = (x, y, z, x, y).
+EXT3: F64 = np.array([[1.0, 0, 0, 1, 0], [0, 1.0, 0, 0, 1], [0, 0, 1.0, 0, 0]])
+
+
+def cross_e(a: F64, b: F64, out: F64 | None = None) -> F64:
+    """Cross products (..., 3) of extended vectors ``a``, ``b`` (..., 5)."""
+    r: F64 = np.multiply(a[..., 1:4], b[..., 2:5], out=out)
+    r -= a[..., 2:5] * b[..., 1:4]
+    return r
+
+
+def extend(v: F64) -> F64:
+    """Fill the last two slots of extended vectors (..., 5) from the first two, in place."""
+    v[..., 3:5] = v[..., 0:2]
+    return v
+
+
+def unit_e(v: F64, eps: float) -> F64:
+    """Extended vectors (..., 5) divided by their length (floored at ``eps``); a new array."""
+    n = np.sqrt(np.vecdot(v[..., :3], v[..., :3]))
+    out: F64 = v / np.maximum(n, eps)[..., None]
+    return out
+
+
+def basis_e(p: F64, s: F64, eps: float = 1e-12) -> F64:
+    """:func:`basis` of extended vectors (..., 5): frames (..., 3, 3) with columns (p, s⊥, p × s⊥)."""
+    p = unit_e(p, eps)
+    s = unit_e(s - np.vecdot(s[..., :3], p[..., :3])[..., None] * p, eps)
+    b = np.empty((*p.shape[:-1], 3, 3))
+    b[..., 0] = p[..., :3]
+    b[..., 1] = s[..., :3]
+    cross_e(p, s, out=b[..., 2])
+    return b

@@ -310,8 +310,7 @@ class RigSolver:
             for i, h in enumerate(hands):
                 if h is not None:
                     w[i] = h.world
-            frames = self._hands.frames(w)
-            fingers = self._hands.fingers(w, frames)
+            frames, fingers = self._hands.solve(w)
             for i, h in enumerate(hands):
                 if h is not None:
                     hand_frames[i] = frames[i]
