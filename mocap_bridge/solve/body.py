@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..frames import HumanBone as HB
-from .quat import basis, cross, from_matrix, qpow, to_matrix
+from .quat import EXT3, basis, basis_e, cross, cross_e, extend, from_matrix, qpow, to_matrix, unit_e
 
 __all__ = ["N_BONES", "PARENT", "REST_OFFSETS", "BodySolver"]
 
@@ -190,6 +190,31 @@ _HAND_DEPS = ((L_EL, L_WR), (R_EL, R_WR))
 _FOOT_PTS = np.array([L_ANK, R_ANK, L_HEEL, R_HEEL, L_TOE, R_TOE])
 
 
+# Fast path tables. One (37, 33) matrix takes the 33 landmarks to the 15 primaries, the 15
+# secondaries (zero rows for limbs: replaced), the hip midpoint and the six foot points; applied to
+# extended, axis-flipped landmarks (``world @ _FLIP_EXT``) it yields extended vectors (quat.py).
+_N_SEG = len(_SEG)
+_POINT_MAT = np.zeros((38, 33))  # the extended point table as a linear map of the landmarks
+_POINT_MAT[np.arange(33), np.arange(33)] = 1.0
+_POINT_MAT[33 + np.arange(5), _MID_A] = 0.5
+_POINT_MAT[33 + np.arange(5), _MID_B] += 0.5
+_SEC_ROWS = np.flatnonzero(_SA != _SB)
+_ROW_MAT = np.zeros((2 * _N_SEG + 1 + len(_FOOT_PTS), 38))
+_ROW_MAT[np.arange(_N_SEG), _PA] += 1.0
+_ROW_MAT[np.arange(_N_SEG), _PB] -= 1.0
+_ROW_MAT[_N_SEG + _SEC_ROWS, _SA[_SEC_ROWS]] += 1.0
+_ROW_MAT[_N_SEG + _SEC_ROWS, _SB[_SEC_ROWS]] -= 1.0
+_ROW_MAT[2 * _N_SEG, HIP_MID] = 1.0
+_ROW_MAT[2 * _N_SEG + 1 + np.arange(len(_FOOT_PTS)), _FOOT_PTS] = 1.0
+_BODY_MAT = _ROW_MAT @ _POINT_MAT  # entries 0, ±1, ±0.5: exact sums of the landmarks
+_FLIP_EXT = EXT3 * _FLIP[:, None]
+_LIMBS = np.concatenate((_UPPER, _LOWER))
+_LIMB_A_ROWS = np.array([1, 1, 2, 2])  # rows of [p_hips, p_chest, s_hips, s_chest]: rest direction
+_LIMB_V_ROWS = np.array([1, 1, 0, 0])  # rows of [n_hips, n_chest]: the parent's +Z
+_REST_BT_LIMBS = _REST_BT[2:]
+_IDENTITY_55 = np.tile(_IDENTITY_Q, (N_BONES, 1))
+
+
 def _unit(v: F64) -> F64:
     out: F64 = v / np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v))[..., None], 1e-9)
     return out
@@ -213,6 +238,118 @@ class BodySolver:
         hand_frames: tuple[F64 | None, F64 | None] = (None, None),
     ) -> tuple[F64, B, F64]:
         """Rotations (55, 4), driven mask (55,), hips position (3,) from world landmarks (33, 3).
+
+        ``joint_ok`` (33,) marks landmarks above the visibility/presence thresholds.
+        ``head_global`` (quaternion) replaces the ears/nose head frame when the face is tracked;
+        ``hand_frames`` (3×3 global rotations from the hand landmarker) replace the pose's
+        wrist/index/pinky hand frames.
+        """
+        hands = hand_frames
+        x = _BODY_MAT @ (np.asarray(world_mp) @ _FLIP_EXT)  # (37, 5) extended rows
+        prim = x[:_N_SEG]
+        sec = x[_N_SEG : 2 * _N_SEG]
+        limbs = unit_e(prim[_LIMBS], 1e-9)
+        upper = limbs[:4]
+        lower = limbs[4:]
+
+        # torso frames (hips, chest): columns p, s, n = p × s (rest basis is the identity)
+        ps = np.empty((4, 5))  # [p_hips, p_chest, s_hips, s_chest]
+        ps[:2] = unit_e(prim[:2], 1e-12)
+        s2 = sec[:2] - np.vecdot(sec[:2, :3], ps[:2, :3])[:, None] * ps[:2]
+        ps[2:] = unit_e(s2, 1e-12)
+        n = np.empty((2, 5))
+        cross_e(ps[:2], ps[2:], out=n[:, :3])
+        extend(n)
+        # Bend direction: forearm/shin component perpendicular to the upper segment.
+        bend = (lower - np.vecdot(lower[:, :3], upper[:, :3])[:, None] * upper) * _LIMB_SIGN
+        # Rest reference (+Z of the parent) carried along the shortest arc rest dir -> upper.
+        a = ps[_LIMB_A_ROWS] * _LIMB_REST_SIGN
+        v = n[_LIMB_V_ROWS]
+        k = np.empty((4, 5))
+        cross_e(a, upper, out=k[:, :3])
+        extend(k)
+        c = np.vecdot(a[:, :3], upper[:, :3])[:, None]
+        kv = np.empty((4, 5))
+        cross_e(k, v, out=kv[:, :3])
+        extend(kv)
+        carried = c * v + kv + k * (np.vecdot(k[:, :3], v[:, :3])[:, None] / np.maximum(1.0 + c, 1e-6))
+        ref = bend + _TWIST_FALLBACK * carried
+        sec[_UPPER] = ref
+        sec[_LOWER[2:]] = ref[2:]
+        # Forearm twist (pronation) follows the hand's thumb side when the hand is seen, so the
+        # wrist only flexes/deviates (Unity's Hand bone has no twist muscle); else the elbow hinge.
+        side = np.empty((2, 5))
+        for i in range(2):
+            hf = hands[i]
+            if hf is not None:
+                side[i, :3] = hf[:, 2]
+                side[i, 3:] = hf[:2, 2]
+            elif joint_ok[(L_INDEX, R_INDEX)[i]] and joint_ok[(L_PINKY, R_PINKY)[i]]:
+                side[i] = sec[7 + i]
+            else:
+                side[i] = ref[i]
+        sec[5:7] = unit_e(side, 1e-9)
+
+        g = np.empty((16, 3, 3))
+        g[15] = np.eye(3)
+        if self.upper_body:
+            g[0] = np.eye(3)
+        else:
+            g[0, :, 0] = ps[0, :3]
+            g[0, :, 1] = ps[2, :3]
+            g[0, :, 2] = n[0, :3]
+        g[1, :, 0] = ps[1, :3]
+        g[1, :, 1] = ps[3, :3]
+        g[1, :, 2] = n[1, :3]
+        g[2:15] = basis_e(prim[2:], sec[2:]) @ _REST_BT_LIMBS
+        if head_global is not None:
+            g[2] = to_matrix(head_global)
+        for i in range(2):
+            hf = hands[i]
+            if hf is not None:
+                g[_HAND_ROWS[i]] = hf
+
+        q = from_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
+        split = qpow(q[1:3], _SPLIT)
+        rot = _IDENTITY_55.copy()
+        rot[HB.Hips] = q[0]
+        rot[_SPINE3] = split[0]
+        rot[_NECK2] = split[1]
+        rot[_PAIR_BONES] = q[3:]
+
+        valid = np.zeros(N_BONES, dtype=bool)
+        valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
+        if head_global is not None:
+            valid[_NECK2] = joint_ok[L_SH] & joint_ok[R_SH]
+        for i in range(2):
+            if hands[i] is not None:
+                valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
+
+        if self.upper_body:
+            rot[_LEGS_HIPS] = _IDENTITY_Q
+            valid[_LEG_BONES] = False
+            hips = REST_OFFSETS[HB.Hips].copy()
+        else:
+            # Hips height from the world landmarks: hip height above the lowest foot point,
+            # relative to the measured leg length, applied to the rest skeleton's hip height.
+            ys = x[2 * _N_SEG :, 1].tolist()
+            legs = prim[9:13, :3]
+            lens = np.sqrt(np.vecdot(legs, legs)).tolist()
+            leg = 0.5 * (((lens[0] + lens[1]) + lens[2]) + lens[3])
+            rest_h = float(REST_OFFSETS[HB.Hips, 1])
+            height = (ys[0] - min(ys[1:])) / max(leg * 1.06, 1e-3)
+            hips = np.array([0.0, rest_h * min(max(height, 0.2), 1.2), 0.0])
+        return rot, valid, hips
+
+    def _solve_reference(
+        self,
+        world_mp: npt.ArrayLike,
+        joint_ok: B,
+        *,
+        head_global: F64 | None = None,
+        hand_frames: tuple[F64 | None, F64 | None] = (None, None),
+    ) -> tuple[F64, B, F64]:
+        """The original step-by-step :meth:`solve` (kept as the reference of the equivalence test).
 
         ``joint_ok`` (33,) marks landmarks above the visibility/presence thresholds.
         ``head_global`` (quaternion) replaces the ears/nose head frame when the face is tracked;
