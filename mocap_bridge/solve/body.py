@@ -31,7 +31,20 @@ import numpy as np
 import numpy.typing as npt
 
 from ..frames import HumanBone as HB
-from .quat import EXT3, basis, basis_e, cross, cross_e, extend, from_matrix, qpow, to_matrix, unit_e
+from .quat import (
+    EXT3,
+    basis,
+    basis_e,
+    cross,
+    cross_e,
+    extend,
+    from_matrix,
+    qpow,
+    qpow_1,
+    to_matrix,
+    to_matrix_1,
+    unit_e,
+)  # fmt: skip
 
 __all__ = ["N_BONES", "PARENT", "REST_OFFSETS", "BodySolver"]
 
@@ -303,18 +316,17 @@ class BodySolver:
         g[1, :, 2] = n[1, :3]
         g[2:15] = basis_e(prim[2:], sec[2:]) @ _REST_BT_LIMBS
         if head_global is not None:
-            g[2] = to_matrix(head_global)
+            g[2] = to_matrix_1(head_global)
         for i in range(2):
             hf = hands[i]
             if hf is not None:
                 g[_HAND_ROWS[i]] = hf
 
         q = from_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
-        split = qpow(q[1:3], _SPLIT)
         rot = _IDENTITY_55.copy()
         rot[HB.Hips] = q[0]
-        rot[_SPINE3] = split[0]
-        rot[_NECK2] = split[1]
+        rot[_SPINE3] = qpow_1(q[1], 1.0 / 3.0)
+        rot[_NECK2] = qpow_1(q[2], 0.5)
         rot[_PAIR_BONES] = q[3:]
 
         valid = np.zeros(N_BONES, dtype=bool)

@@ -7,6 +7,8 @@ dominate a 55-bone frame.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -20,14 +22,17 @@ __all__ = [
     "cross_e",
     "extend",
     "from_matrix",
+    "from_matrix_1",
     "nlerp",
     "normalize",
     "qconj",
     "qmul",
     "qpow",
+    "qpow_1",
     "qrot",
     "slerp",
     "to_matrix",
+    "to_matrix_1",
     "unit_e",
 ]
 
@@ -97,11 +102,12 @@ def to_matrix(q: F64) -> F64:
     return out
 
 
-# from_matrix: the 1 ± m00 ± m11 ± m22 sums of (x, y, z, w), one diagonal term at a time (the same
-# additions in the same order as the scalar formulas, so the same rounding).
-_DIAG_SIGNS = np.array([[1.0, -1.0, -1.0, 1.0], [-1.0, 1.0, -1.0, 1.0], [-1.0, -1.0, 1.0, 1.0]])
-_ANTI_A = np.array([7, 2, 3])  # flat indices of m21, m02, m10
-_ANTI_B = np.array([5, 6, 1])  # m12, m20, m01
+# from_matrix as one small matmul: flattened matrices (n, 9) @ (9, 7) give the sums ±m00 ±m11 ±m22
+# of (x, y, z, w) (1 is added after) and the antisymmetric parts m21 − m12, m02 − m20, m10 − m01.
+_FM = np.zeros((9, 7))
+_FM[[0, 4, 8], :4] = [[1.0, -1.0, -1.0, 1.0], [-1.0, 1.0, -1.0, 1.0], [-1.0, -1.0, 1.0, 1.0]]
+_FM[[7, 2, 3], [4, 5, 6]] = 1.0
+_FM[[5, 6, 1], [4, 5, 6]] = -1.0
 
 
 def from_matrix(m: F64) -> F64:
@@ -112,16 +118,16 @@ def from_matrix(m: F64) -> F64:
     """
     shape = m.shape[:-2]
     flat = m.reshape(-1, 9)
-    args = 1.0 + flat[:, 0:1] * _DIAG_SIGNS[0]
-    args += flat[:, 4:5] * _DIAG_SIGNS[1]
-    args += flat[:, 8:9] * _DIAG_SIGNS[2]
-    np.maximum(args, 0.0, out=args)
-    q = np.sqrt(args, out=args)
+    r = flat @ _FM
+    q = r[:, :4]
+    q += 1.0
+    np.maximum(q, 0.0, out=q)
+    np.sqrt(q, out=q)
     q *= 0.5
-    np.copysign(q[:, :3], flat[:, _ANTI_A] - flat[:, _ANTI_B], out=q[:, :3])
-    bad = q[:, 3] < 1e-3
-    if bad.any():
-        q = np.where(bad[:, None], _shepperd(flat.reshape(-1, 3, 3)), q)
+    np.copysign(q[:, :3], r[:, 4:], out=q[:, :3])
+    w = q[:, 3]
+    if w.min() < 1e-3:
+        q = np.where((w < 1e-3)[:, None], _shepperd(flat.reshape(-1, 3, 3)), q)
     return normalize(q).reshape((*shape, 4))
 
 
@@ -261,3 +267,48 @@ def basis_e(p: F64, s: F64, eps: float = 1e-12) -> F64:
     b[..., 1] = s[..., :3]
     cross_e(p, s, out=b[..., 2])
     return b
+
+
+# ---------------------------------------------------------------------------------------------------
+# Single-rotation versions in plain Python floats: for one quaternion, a dozen numpy calls on 4-element
+# arrays cost ~15-30 µs while the same formulas on floats cost ~2 µs. Same formulas, same order.
+
+
+def to_matrix_1(q: F64 | list[float]) -> F64:
+    """:func:`to_matrix` of one quaternion (4,) -> (3, 3)."""
+    x, y, z, w = q.tolist() if isinstance(q, np.ndarray) else q
+    xx, yy, zz = x * x, y * y, z * z
+    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
+    m: F64 = np.array(
+        [
+            1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
+            2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
+            2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
+        ]
+    ).reshape(3, 3)  # fmt: skip
+    return m
+
+
+def from_matrix_1(m: list[list[float]]) -> F64:
+    """:func:`from_matrix` of one rotation matrix given as nested lists (3×3) -> (4,)."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = m
+    w = 0.5 * math.sqrt(max(1.0 + m00 + m11 + m22, 0.0))
+    if w < 1e-3:
+        return from_matrix(np.array(m))
+    x = math.copysign(0.5 * math.sqrt(max(1.0 + m00 - m11 - m22, 0.0)), m21 - m12)
+    y = math.copysign(0.5 * math.sqrt(max(1.0 - m00 + m11 - m22, 0.0)), m02 - m20)
+    z = math.copysign(0.5 * math.sqrt(max(1.0 - m00 - m11 + m22, 0.0)), m10 - m01)
+    n = max(math.sqrt(x * x + y * y + z * z + w * w), 1e-12)
+    return np.array([x / n, y / n, z / n, w / n])
+
+
+def qpow_1(q: F64 | list[float], s: float) -> list[float]:
+    """:func:`qpow` of one quaternion (4,) by a scalar ``s``, as a list (x, y, z, w)."""
+    x, y, z, w = q.tolist() if isinstance(q, np.ndarray) else q
+    if w < 0.0:
+        x, y, z, w = -x, -y, -z, -w
+    half = math.acos(min(max(w, -1.0), 1.0))
+    d = max(math.sin(half), 1e-12)
+    h2 = half * s
+    sh = math.sin(h2)
+    return [x / d * sh, y / d * sh, z / d * sh, math.cos(h2)]

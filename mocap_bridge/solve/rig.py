@@ -115,7 +115,7 @@ def _inv_sizes(lm3: F64) -> F64:
     those float32 values exactly), then averaged in float64.
     """
     xy = lm3[:_N_LM, :2]
-    ext = (np.maximum.reduceat(xy, _BBOX_STARTS, axis=0) - np.minimum.reduceat(xy, _BBOX_STARTS, axis=0))
+    ext = np.maximum.reduceat(xy, _BBOX_STARTS, axis=0) - np.minimum.reduceat(xy, _BBOX_STARTS, axis=0)
     e = ext.astype(np.float32).tolist()
     inv = []
     for w, h in e:
