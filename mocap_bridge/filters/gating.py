@@ -59,12 +59,20 @@ class Gate:
         self._hold = np.broadcast_to(np.asarray(hold_ms, dtype=np.float64), (n,)).copy()
         self._release = np.maximum(np.broadcast_to(np.asarray(release_ms, dtype=np.float64), (n,)), 1e-6)
         self._reacq = np.maximum(np.broadcast_to(np.asarray(reacquire_ms, dtype=np.float64), (n,)), 1e-6)
+        self._hold_release = self._hold + self._release
         self._from = self.rest.copy()
         self._out = self.rest.copy()
         self._t_event = np.full(n, -np.inf)
         self._valid = np.zeros(n, dtype=bool)
         self._seen = np.zeros(n, dtype=bool)
         self._age = np.full(n, np.inf)
+        self._set_phase()
+
+    def _set_phase(self) -> None:
+        """Per-channel offset and duration of the current segment's weight, ``(age − off) / dur``."""
+        v = self._valid
+        self._w_off = np.where(v, 0.0, self._hold)
+        self._w_dur = np.where(v, self._reacq, self._release)
 
     def reset(self) -> None:
         """Back to rest, as if nothing had ever been seen."""
@@ -73,6 +81,7 @@ class Gate:
         self._t_event.fill(-np.inf)
         self._valid.fill(False)
         self._seen.fill(False)
+        self._set_phase()
 
     def __call__(self, live: npt.ArrayLike, valid: B, t_ms: float) -> F64:
         """Gate ``live`` (n, k) with per-channel ``valid`` (n,) at ``t_ms``; returns (n, k)."""
@@ -83,28 +92,36 @@ class Gate:
             self._t_event = np.where(changed, t_ms, self._t_event)
             self._valid = valid.copy()
             self._seen |= valid
+            self._set_phase()
         age = t_ms - self._t_event
         self._age = age
-        w = np.where(
-            valid,
-            smoothstep(age / self._reacq),
-            smoothstep((age - self._hold) / self._release),
-        )[:, None]
+        # w = smoothstep(age / reacq) while valid, smoothstep((age − hold) / release) while not
+        # (``age − 0`` is ``age`` exactly, so one expression serves both).
+        c = np.subtract(age, self._w_off)
+        c /= self._w_dur
+        np.clip(c, 0.0, 1.0, out=c)
+        w = (c * c) * (3.0 - 2.0 * c)
+        w = w[:, None]
         target = np.where(valid[:, None], lv, self.rest)
         frm = self._from
         out: F64
         if self.quaternion:
             # slerp on the short arc, so the angle follows the smoothstep exactly
-            d = np.einsum("ij,ij->i", frm, target)
+            d = np.vecdot(frm, target)
             tgt = target * np.where(d < 0.0, -1.0, 1.0)[:, None]
-            half = np.arccos(np.minimum(np.abs(d), 1.0))[:, None]
-            sin_h = np.sin(half)
-            small = sin_h < 1e-6
-            safe = np.where(small, 1.0, sin_h)
-            w0 = np.where(small, 1.0 - w, np.sin((1.0 - w) * half) / safe)
-            w1 = np.where(small, w, np.sin(w * half) / safe)
-            q = w0 * frm + w1 * tgt
-            out = q / np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
+            if not ((w > 0.0) & (w < 1.0)).any():
+                # Every weight is 0 (held) or 1 (live or at rest): slerp gives exactly the
+                # endpoint (sin(0) = 0, sin(h)/sin(h) = 1), so only the normalisation remains.
+                q = tgt if w.min() == 1.0 else np.where(w == 1.0, tgt, frm)
+            else:
+                half = np.arccos(np.minimum(np.abs(d), 1.0))[:, None]
+                sin_h = np.sin(half)
+                small = sin_h < 1e-6
+                safe = np.where(small, 1.0, sin_h)
+                w0 = np.where(small, 1.0 - w, np.sin((1.0 - w) * half) / safe)
+                w1 = np.where(small, w, np.sin(w * half) / safe)
+                q = w0 * frm + w1 * tgt
+            out = q / np.sqrt(np.vecdot(q, q))[:, None]
         else:
             out = frm + w * (target - frm)
         self._out = out
@@ -118,7 +135,7 @@ class Gate:
     @property
     def active(self) -> B:
         """Channels not (yet) back at rest: live, held, or still easing out."""
-        act: B = self._valid | (self._seen & (self._age < self._hold + self._release))
+        act: B = self._valid | (self._seen & (self._age < self._hold_release))
         return act
 
 

@@ -187,39 +187,76 @@ class RotationOneEuro:
         self._q = np.tile(np.array([0.0, 0.0, 0.0, 1.0]), (n, 1))
         self._speed = np.zeros(n)
         self._t = np.full(n, np.nan)
+        self._live = np.zeros(n, dtype=bool)  # elements with a history (``_t`` not NaN)
+        self._last_t: float | None = None  # fast path: every live element was updated at this time
+        self._a_d_te = math.nan
+        self._a_d = np.zeros(n)
 
     def reset(self) -> None:
         """Forget every rotation's history."""
         self._t.fill(np.nan)
+        self._live.fill(False)
+        self._last_t = None
 
     def __call__(self, q: npt.ArrayLike, t: float, *, present: npt.NDArray[np.bool_] | None = None) -> F64:
         """Filter unit quaternions ``q`` (n, 4) at time ``t`` (seconds); returns unit quaternions."""
         qv = np.asarray(q, dtype=np.float64).reshape(self.n, 4)
         pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
-        te = t - self._t
-        with np.errstate(invalid="ignore"):
-            fresh = pres & np.isnan(te)
-            upd = pres & (te > 0.0)
-        te_s = np.where(upd, te, 1.0)
+        last = self._last_t
+        if last is not None and t > last:
+            # Fast path: every initialised element was last updated at ``last`` (the previous call
+            # updated or reset every element), so Te is one scalar and ``upd``/``fresh`` follow from
+            # which elements are initialised. Same arithmetic as the general path below.
+            te = t - last
+            live = self._live
+            upd = pres & live
+            fresh = pres & ~live
+            if te != self._a_d_te:
+                self._a_d = te / (te + self._tau_d)
+                self._a_d_te = te
+            te_s: F64 | float = te
+            a_d = self._a_d
+        else:
+            te_a = t - self._t
+            with np.errstate(invalid="ignore"):
+                fresh = pres & np.isnan(te_a)
+                upd = pres & (te_a > 0.0)
+            te_s = np.where(upd, te_a, 1.0)
+            a_d = te_s / (te_s + self._tau_d)
         prev = self._q
-        d = np.einsum("ij,ij->i", prev, qv)
+        d = np.vecdot(prev, qv)
         qv_al = qv * np.where(d < 0.0, -1.0, 1.0)[:, None]
         cos_half = np.minimum(np.abs(d), 1.0)
         half = np.arccos(cos_half)  # half the rotation angle between prev and q
         speed = 2.0 * half / te_s
-        a_d = te_s / (te_s + self._tau_d)
-        edx = self._speed + a_d * (speed - self._speed)
-        cutoff = self._min_cutoff + self._beta * edx
-        a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
+        edx = speed - self._speed
+        edx *= a_d
+        edx += self._speed
+        cutoff = self._beta * edx
+        cutoff += self._min_cutoff
+        cutoff *= _TWO_PI
+        a = np.reciprocal(cutoff, out=cutoff)
+        a += te_s
+        a = np.divide(te_s, a, out=a)
         # slerp(prev, q, a)
         sin_h = np.sin(half)
         small = sin_h < 1e-6
         safe = np.where(small, 1.0, sin_h)
         w0 = np.where(small, 1.0 - a, np.sin((1.0 - a) * half) / safe)
         w1 = np.where(small, a, np.sin(a * half) / safe)
-        qh = _normalize(w0[:, None] * prev + w1[:, None] * qv_al)
+        qh = w0[:, None] * prev + w1[:, None] * qv_al
+        qh /= np.sqrt(np.vecdot(qh, qh))[:, None]
         out = np.where(upd[:, None], qh, qv)
-        self._q = np.where((upd | fresh)[:, None], out, self._q)
+        keep = upd | fresh
+        self._q = np.where(keep[:, None], out, self._q)
         self._speed = np.where(upd, edx, np.where(fresh, 0.0, self._speed))
-        self._t = np.where(upd | fresh, t, np.where(pres, self._t, np.nan))
+        if last is not None and t > last:
+            # every element either updated/initialised now, or reset (absent)
+            self._live = keep
+            self._t = np.where(keep, t, np.nan)
+            self._last_t = t
+        else:
+            self._t = np.where(keep, t, np.where(pres, self._t, np.nan))
+            self._live = ~np.isnan(self._t)
+            self._last_t = t if bool((keep | ~pres).all()) else None
         return out
