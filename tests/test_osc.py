@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from rigframes import rig_frame
 
 from mocap_bridge.errors import ProtocolError
 from mocap_bridge.frames import ARKIT_NAMES, Tracking
+from mocap_bridge.protocols._state import overall_state
 from mocap_bridge.protocols.osc import OscEncoder
 from mocap_bridge.protocols.osc_wire import (
     BUNDLE_HEAD,
@@ -155,3 +157,82 @@ def test_bad_frames_are_refused() -> None:
         enc.encode(dataclasses.replace(frame, head_ypr=np.array([0.0, np.nan, 0.0])))
     with pytest.raises(ProtocolError):
         OscEncoder(max_datagram=40)
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def _reference_osc(frame, t_s: float, max_datagram: int) -> list[bytes]:
+    """The generic namespace built message by message with the slow helpers: the oracle."""
+
+    def el(address: str, *args) -> bytes:
+        msg = encode_message(address, *args)
+        return len(msg).to_bytes(4, "big") + msg
+
+    tracked = frame.tracked
+    states = (frame.overall_state, frame.face_state, frame.body_state, *frame.hand_states)
+    els = [el("/mocap/frame", frame.index, t_s), el("/mocap/state", *(int(s) for s in states))]
+    els += [el(f"/mocap/face/blendshape/{n}", v)
+            for n, v in zip(ARKIT_NAMES, frame.blendshapes.tolist(), strict=True)]  # fmt: skip
+    els.append(el("/mocap/face/eyes", *frame.eyes.reshape(4).tolist()))
+    els.append(el("/mocap/head/quat", *frame.head_rotation.tolist()))
+    els.append(el("/mocap/head/ypr", *frame.head_ypr.tolist()))
+    els.append(el("/mocap/head/pos", *frame.head_position.tolist()))
+    if tracked.pose is not None:
+        els += [el(f"/mocap/pose/world/{i}", *p) for i, p in enumerate(tracked.pose.world.tolist())]
+        els += [el(f"/mocap/pose/image/{i}", *p[:4])
+                for i, p in enumerate(tracked.pose.landmarks.tolist())]  # fmt: skip
+    for side, label in (("left", "Left"), ("right", "Right")):
+        hand = tracked.hand(label)
+        if hand is not None:
+            els.append(el(f"/mocap/hand/{side}/score", float(hand.score)))
+            els += [el(f"/mocap/hand/{side}/{i}", *p) for i, p in enumerate(hand.world.tolist())]
+    return pack_elements(els, max_datagram)
+
+
+def test_frames_with_full_precision_values_match_the_generic_encoder() -> None:
+    rng = np.random.default_rng(3)
+    for limit in (400, 1200, 65507):
+        enc = OscEncoder(max_datagram=limit)
+        enc.encode(rig_frame(t_ms=0))
+        for k in range(24):
+            base = rig_frame(index=k, t_ms=33 * k + 33, body=k % 3 != 0,
+                             hands=(("Left", "Right"), ("Right",), ())[k % 3])  # fmt: skip
+            tracked = base.tracked
+            if tracked.pose is not None:
+                pose = dataclasses.replace(
+                    tracked.pose,
+                    landmarks=rng.random((33, 5)).astype(np.float32),
+                    world=rng.normal(size=(33, 3)).astype(np.float32),
+                )
+                tracked = dataclasses.replace(tracked, pose=pose)
+            frame = dataclasses.replace(
+                base,
+                tracked=tracked,
+                blendshapes=rng.random(52).astype(np.float32),
+                head_rotation=rng.normal(size=4),
+                head_ypr=rng.normal(size=3),
+                head_position=rng.normal(size=3),
+                eyes=rng.normal(size=(2, 2)),
+            )
+            assert enc.encode(frame) == _reference_osc(frame, (33 * k + 33) / 1000, limit)
+
+
+def test_overall_state_helper_matches_the_frame_property() -> None:
+    frame = rig_frame()
+    for face, body, left, right in itertools.product(Tracking, repeat=4):
+        f = dataclasses.replace(frame, face_state=face, body_state=body, hand_states=(left, right))
+        assert overall_state(f) is f.overall_state
+
+
+def test_non_finite_landmarks_and_hands_are_refused() -> None:
+    enc = OscEncoder()
+    frame = rig_frame()
+    hand = frame.tracked.hands[0]
+    world = hand.world.copy()
+    world[3, 1] = np.inf
+    tracked = dataclasses.replace(frame.tracked, hands=(dataclasses.replace(hand, world=world),))
+    with pytest.raises(ProtocolError, match="non-finite"):
+        enc.encode(dataclasses.replace(frame, tracked=tracked))
+    with pytest.raises(ProtocolError, match="OSC values"):
+        enc.encode(dataclasses.replace(frame, blendshapes=np.zeros(51, np.float32)))

@@ -230,3 +230,123 @@ def test_bad_map_file_names_the_file(tmp_path: Path) -> None:
         load_expression_map(p)
     with pytest.raises(ConfigError, match="cannot read"):
         load_expression_map(tmp_path / "missing.toml")
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def _reference_datagrams(enc: VmcEncoder, vrm0, frame, t_s: float, ok: bool) -> list[bytes]:
+    """VMC datagrams built message by message with the generic helpers: the oracle."""
+
+    def f4(values) -> bytes:
+        return np.asarray(values, dtype=np.float64).astype(">f4").tobytes()
+
+    els = [Template("/VMC/Ext/OK", "iiii").element(np.array([1, 3, 0, int(ok)], ">i4").tobytes())]
+    els.append(Template("/VMC/Ext/T", "f").element(f4([t_s])))
+    hx, hy, hz = frame.hips_position
+    els.append(Template("/VMC/Ext/Root/Pos", "sfffffff", ["root"]).element(
+        f4([-hx, hy, hz, 0.0, 0.0, 0.0, 1.0])))  # fmt: skip
+    for b in np.flatnonzero(frame.bone_valid):
+        (x, y, z), (qx, qy, qz, qw) = frame.bone_positions[b], frame.bone_rotations[b]
+        els.append(Template("/VMC/Ext/Bone/Pos", "sfffffff", [HumanBone(b).name]).element(
+            f4([-x, y, z, qx, -qy, -qz, qw])))  # fmt: skip
+    values = np.concatenate([vrm0.evaluate(frame.blendshapes), frame.blendshapes])
+    for name, v in zip(enc.blend_names, values.tolist(), strict=True):
+        els.append(Template("/VMC/Ext/Blend/Val", "sf", [name]).element(f4([v])))
+    els.append(Template("/VMC/Ext/Blend/Apply", "").element(b""))
+    return pack_elements(els, enc.max_datagram)
+
+
+def test_frames_with_full_precision_values_match_the_generic_encoder(vrm0) -> None:
+    rng = np.random.default_rng(5)
+    for limit in (300, 1200, 65507):
+        enc = encoder(vrm0, perfect_sync=True, max_datagram=limit)
+        enc.encode(rig_frame(t_ms=0))
+        for k in range(40):
+            base = rig_frame(t_ms=40 * k + 40, body=k % 5 != 0, face=k % 7 != 0)
+            valid = base.bone_valid.copy()
+            if k % 3 == 1:
+                valid &= rng.random(len(valid)) < 0.5  # a few different layouts, reused
+            blend = (rng.random(52) * 1.4 - 0.2).astype(np.float32)
+            blend[rng.random(52) < 0.2] = 0.0
+            frame = dataclasses.replace(
+                base,
+                blendshapes=blend,
+                bone_valid=valid,
+                bone_rotations=rng.normal(size=base.bone_rotations.shape),
+                bone_positions=rng.normal(size=base.bone_positions.shape),
+                hips_position=rng.normal(size=3),
+            )
+            ok = frame.overall_state is Tracking.OK
+            assert enc.encode(frame) == _reference_datagrams(enc, vrm0, frame, frame.t_ms / 1000, ok)
+
+
+def _bits(values) -> list[int]:
+    return np.asarray(values, dtype=np.float64).astype(np.float32).view(np.uint32).tolist()
+
+
+def test_wire_values_round_to_evaluate_bit_for_bit(vrm0) -> None:
+    rng = np.random.default_rng(9)
+    samples = [np.zeros(52), np.ones(52), np.full(52, 0.5), -np.ones(52), np.full(52, 2.0)]
+    for _ in range(3000):
+        bs = rng.random(52) * rng.choice([1.0, 1.5, 1e-3])
+        bs[rng.random(52) < 0.3] = rng.choice([0.0, 1.0, -0.0])
+        samples.append(bs)
+    assert vrm0._pairs is not None  # the shipped map takes the Python path
+    for bs in samples:
+        bs32 = np.asarray(bs, dtype=np.float32)
+        assert _bits(vrm0.wire_values(bs32)) == _bits(vrm0.evaluate(bs32))
+
+
+def test_wire_values_with_several_subtractions_use_evaluate() -> None:
+    doc = {
+        "format": "mocap_bridge.expression_map/1",
+        "expressions": {
+            "Blink_L": {"weights": {"eyeBlinkLeft": 0.7}},
+            "Blink_R": {"weights": {"eyeBlinkRight": 0.3}, "combine": "max"},
+            "Blink": {
+                "weights": {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0},
+                "subtract": ["Blink_L", "Blink_R"],
+            },
+            "A": {"weights": {"jawOpen": 1.0}, "subtract": ["Blink_L", "Blink_L"]},
+        },
+    }
+    m = parse_expression_map(doc, "<test>")
+    exprs = doc["expressions"]
+    twice = parse_expression_map({**doc, "expressions": {k: exprs[k] for k in ("Blink_L", "A")}}, "")
+    thrice = {"weights": {"jawOpen": 1.0}, "subtract": ["Blink_L"] * 3}
+    three = parse_expression_map({**doc, "expressions": {"Blink_L": exprs["Blink_L"], "A": thrice}}, "")
+    assert m._pairs is None and twice._pairs is not None and three._pairs is None
+    rng = np.random.default_rng(2)
+    for _ in range(500):
+        bs = rng.random(52).astype(np.float32)
+        for mp in (m, twice, three):
+            assert _bits(mp.wire_values(bs)) == _bits(mp.evaluate(bs))
+    enc = VmcEncoder(expressions=m)
+    frame = rig_frame()
+    vals = [msg.args[1] for msg in messages(enc.encode(frame)) if msg.address.endswith("Val")]
+    assert vals == m.evaluate(frame.blendshapes).tolist()
+
+
+def test_nan_blendshape_is_refused(vrm0) -> None:
+    blend = rig_frame().blendshapes.copy()
+    blend[ARKit.jawOpen] = np.nan
+    with pytest.raises(ProtocolError, match="non-finite"):
+        encoder(vrm0).encode(dataclasses.replace(rig_frame(), blendshapes=blend))
+
+
+def test_wrong_bone_count_is_refused(vrm0) -> None:
+    frame = rig_frame()
+    short = dataclasses.replace(frame, bone_positions=frame.bone_positions[:-1])
+    with pytest.raises(ProtocolError, match="55 bones"):
+        encoder(vrm0).encode(short)
+
+
+def test_frame_plan_renders_are_independent() -> None:
+    plan = FramePlan([Template("/a", "fi"), Template("/b", "sf", ["x"])], 1200)
+    first = plan.render(np.array([0.5, 1.5]), np.array([3]))
+    second = plan.render(np.array([-2.0, 4.0]), np.array([-7]))
+    assert [m.args for m in messages(first)] == [(0.5, 3), ("x", 1.5)]
+    assert [m.args for m in messages(second)] == [(-2.0, -7), ("x", 4.0)]
+    with pytest.raises(ProtocolError, match="wants 2 floats and 1 ints"):
+        plan.render(np.zeros(3), np.zeros(1))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import jsonschema
 import numpy as np
 import orjson
@@ -10,7 +13,7 @@ from rigframes import rig_frame
 from scipy.spatial.transform import Rotation
 
 from mocap_bridge.errors import ProtocolError
-from mocap_bridge.frames import ARKIT_NAMES, HUMAN_BONE_NAMES, HumanBone
+from mocap_bridge.frames import ARKIT_NAMES, HUMAN_BONE_NAMES, HumanBone, Tracking
 from mocap_bridge.protocols.ws_json import (
     CHANNELS,
     SCHEMA_ID,
@@ -127,3 +130,131 @@ def test_quaternion_matrix_matches_scipy() -> None:
     m = quaternion_matrix(q, [1.0, 2.0, 3.0])
     assert np.allclose(m[:3, :3], Rotation.from_quat(q).as_matrix())
     assert m[:3, 3].tolist() == [1.0, 2.0, 3.0] and m[3].tolist() == [0, 0, 0, 1]
+
+
+# --------------------------------------------------------------------------- byte identity
+
+
+def _reference_message(frame, t_send: float, offset: float, channels: frozenset[str]) -> bytes:
+    """The message built the obvious way (one dict per object, orjson once): the oracle."""
+    state = {Tracking.LOST: "lost", Tracking.PARTIAL: "partial", Tracking.OK: "ok"}
+    tracked = frame.tracked
+    opts = orjson.OPT_SERIALIZE_NUMPY
+
+    def arr(a):
+        return np.ascontiguousarray(a)
+
+    def hand(st, h):
+        if h is None:
+            return {"state": state[st], "present": False}
+        return {"state": state[st], "present": True, "label": h.label, "score": float(h.score),
+                "landmarks": arr(h.landmarks), "world": arr(h.world)}  # fmt: skip
+
+    parts = {
+        "face": {
+            "state": state[frame.face_state],
+            "present": tracked.face is not None,
+            "blendshapes": dict(zip(ARKIT_NAMES, frame.blendshapes.tolist(), strict=True)),
+            "eyes": arr(frame.eyes),
+        },
+        "head": {
+            "state": state[frame.face_state],
+            "present": tracked.face is not None,
+            "matrix": quaternion_matrix(frame.head_rotation, frame.head_position),
+            "quaternion": frame.head_rotation,
+            "position": frame.head_position,
+            "ypr": frame.head_ypr,
+        },
+        "pose": {"state": state[frame.body_state], "present": tracked.pose is not None},
+        "hands": {
+            "left": hand(frame.hand_states[0], tracked.hand("Left")),
+            "right": hand(frame.hand_states[1], tracked.hand("Right")),
+        },
+        "rig": {
+            "state": state[frame.body_state],
+            "present": bool(frame.bone_valid.any()),
+            "hips_position": frame.hips_position * np.array([-1.0, 1.0, 1.0]),
+            "bones": {
+                HUMAN_BONE_NAMES[b]: (frame.bone_rotations[b] * [1.0, -1.0, -1.0, 1.0]).tolist()
+                for b in np.flatnonzero(frame.bone_valid)
+            },
+        },
+    }
+    if tracked.pose is not None:
+        parts["pose"]["landmarks"] = arr(tracked.pose.landmarks)
+        parts["pose"]["world"] = arr(tracked.pose.world)
+    body = {
+        "schema": SCHEMA_ID,
+        "type": "frame",
+        "index": frame.index,
+        "t_capture_ms": frame.t_ms,
+        "t_capture_unix_ms": frame.t_ms + offset,
+        "t_send_unix_ms": t_send,
+        "state": state[frame.overall_state],
+    }
+    body.update((ch, parts[ch]) for ch in CHANNELS if ch in channels)
+    return orjson.dumps(body, option=opts)
+
+
+def _noisy(frame, seed: int):
+    """``frame`` with full-precision values (17-digit doubles, -0.0, tiny and huge numbers)."""
+    rng = np.random.default_rng(seed)
+    rot = rng.normal(size=(len(HumanBone), 4))
+    rot[::7] = [0.0, 0.0, 0.0, 1.0]  # identity bones: -0.0 after the Unity flip
+    blend = rng.random(52).astype(np.float32)
+    blend[::9] = 0.0
+    blend[5] = 1e-7
+    pose = frame.tracked.pose
+    if pose is not None:
+        lm = np.asfortranarray(rng.random((33, 5)).astype(np.float32))  # not C-contiguous
+        pose = dataclasses.replace(pose, landmarks=lm, world=rng.normal(size=(33, 3)).astype(np.float32))
+    tracked = dataclasses.replace(frame.tracked, pose=pose)
+    return dataclasses.replace(
+        frame,
+        tracked=tracked,
+        blendshapes=blend,
+        bone_rotations=rot,
+        hips_position=rng.normal(size=3) * 1e3,
+        head_rotation=rng.normal(size=4),
+        head_position=rng.normal(size=3) * 1e-9,
+        head_ypr=rng.normal(size=3),
+        eyes=rng.normal(size=(2, 2)),
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(
+    "frame",
+    [
+        rig_frame(),
+        rig_frame(face=False, hands=("Right",)),
+        rig_frame(body=False, hands=()),
+        rig_frame(valid=(HumanBone.Head,)),
+        rig_frame(valid=(HumanBone.Hips, HumanBone.Spine, HumanBone.UpperChest)),
+    ],
+)
+def test_messages_are_byte_identical_to_the_obvious_dict_encoding(enc, frame, seed) -> None:
+    for f in (frame, _noisy(frame, seed)):
+        payload = enc.frame(f, 1.7e12 + 12.625)
+        for n in range(len(CHANNELS) + 1):
+            for chosen in itertools.combinations(CHANNELS, n):
+                channels = frozenset(chosen)
+                assert payload.message(channels) == _reference_message(
+                    f, 1.7e12 + 12.625, 1.7e12, channels
+                ), sorted(channels)
+
+
+def test_rig_layouts_are_cached_per_valid_set(enc) -> None:
+    a = rig_frame(valid=(HumanBone.Head,))
+    b = rig_frame(valid=(HumanBone.Hips, HumanBone.Head))
+    for f in (a, b, a, rig_frame(), a):
+        assert enc.frame(f, 0.0).message(frozenset({"rig"})) == _reference_message(
+            f, 0.0, 1.7e12, frozenset({"rig"})
+        )
+    assert len(enc._rig_layouts) == 3
+
+
+def test_unencodable_channel_raises_protocol_error(enc) -> None:
+    frame = dataclasses.replace(rig_frame(), blendshapes=np.zeros(51, np.float32))
+    with pytest.raises(ProtocolError, match="channel 'face'"):
+        enc.frame(frame, 0.0).message(ALL)

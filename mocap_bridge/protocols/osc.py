@@ -34,9 +34,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import ProtocolError
 from ..frames import ARKIT_NAMES, RigFrame
+from ._state import overall_state
 from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template
 
 __all__ = ["NAMESPACE_VERSION", "OscEncoder"]
@@ -92,14 +94,17 @@ class OscEncoder:
                 f"OSC max datagram must be in {largest + 16}..{MAX_UDP_PAYLOAD}, got {max_datagram}"
             )
         self.max_datagram = max_datagram
-        self._plans: dict[tuple[bool, bool, bool], FramePlan] = {}
+        self._plans: dict[tuple[bool, bool, bool], _Layout] = {}
         self._t0_ms: int | None = None
 
     def plan(self, pose: bool, left: bool, right: bool) -> FramePlan:
         """The precompiled frame layout for the parts present (8 layouts, cached)."""
-        key = (pose, left, right)
-        plan = self._plans.get(key)
-        if plan is None:
+        return self._layout((pose, left, right))[0]
+
+    def _layout(self, key: tuple[bool, bool, bool]) -> _Layout:
+        layout = self._plans.get(key)
+        if layout is None:
+            pose, left, right = key
             tpls = [self._frame, self._state, *self._blend, self._eyes]
             tpls += [self._head_quat, self._head_ypr, self._head_pos]
             if pose:
@@ -108,8 +113,10 @@ class OscEncoder:
                 if seen:
                     tpls += [self._hand_score[side], *self._hand[side]]
             plan = FramePlan(tpls, self.max_datagram)
-            self._plans[key] = plan
-        return plan
+            # The first float is /mocap/frame's time; the rest come from the frame's arrays.
+            slots = plan.float_slots[1:]
+            layout = self._plans[key] = (plan, slots, int(plan.float_slots[0]))
+        return layout
 
     def encode(self, frame: RigFrame) -> list[bytes]:
         """All datagrams for ``frame`` in send order; ProtocolError on non-finite values."""
@@ -119,10 +126,9 @@ class OscEncoder:
             raise ProtocolError(f"frame index {frame.index} does not fit int32")
         tracked = frame.tracked
         pose = tracked.pose
-        hands = [tracked.hand(label) for _, label in _SIDES]
-        plan = self.plan(pose is not None, hands[0] is not None, hands[1] is not None)
+        left, right = tracked.hand("Left"), tracked.hand("Right")
+        plan, slots, t_slot = self._layout((pose is not None, left is not None, right is not None))
         parts: list[Any] = [
-            [(frame.t_ms - self._t0_ms) / 1000.0],
             frame.blendshapes,
             frame.eyes.reshape(4),
             frame.head_rotation,
@@ -132,18 +138,23 @@ class OscEncoder:
         if pose is not None:
             if pose.world.shape[0] != _POSE_POINTS or pose.landmarks.shape[0] != _POSE_POINTS:
                 raise ProtocolError(f"frame {frame.index}: pose needs {_POSE_POINTS} landmarks")
-            parts += [pose.world[:, :3].reshape(-1), pose.landmarks[:, :4].reshape(-1)]
-        for hand in hands:
+            parts += (pose.world[:, :3].reshape(-1), pose.landmarks[:, :4].reshape(-1))
+        for hand in (left, right):
             if hand is not None:
                 if hand.world.shape[0] != _HAND_POINTS:
                     raise ProtocolError(f"frame {frame.index}: hand needs {_HAND_POINTS} landmarks")
-                parts += [[hand.score], hand.world[:, :3].reshape(-1)]
+                parts += ((hand.score,), hand.world[:, :3].reshape(-1))
         fl = np.concatenate(parts, dtype=np.float64)
+        if len(fl) != len(slots):
+            raise ProtocolError(f"frame {frame.index}: {len(fl)} OSC values, expected {len(slots)}")
         if not np.isfinite(fl).all():
             raise ProtocolError(f"frame {frame.index}: non-finite OSC value")
-        ints = np.array(
-            [frame.index, frame.overall_state, frame.face_state, frame.body_state,
-             *frame.hand_states],
-            dtype=np.int64,
-        )  # fmt: skip
-        return plan.render(fl, ints)
+        plan.write_floats(slots, fl)
+        plan.write_floats(t_slot, (frame.t_ms - self._t0_ms) / 1000.0)
+        plan.write_ints(plan.int_slots, (frame.index, overall_state(frame), frame.face_state,
+                                         frame.body_state, *frame.hand_states))  # fmt: skip
+        return plan.datagrams()
+
+
+#: A plan, the slots of every float but the time, the time's slot.
+_Layout = tuple[FramePlan, npt.NDArray[np.intp], int]

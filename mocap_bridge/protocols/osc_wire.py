@@ -9,11 +9,18 @@ padded type-tag string and the padded constant strings into one ``bytes`` ``head
 
 Which messages a frame carries changes rarely (which bones are valid, whether a hand is seen), so
 a :class:`FramePlan` precompiles a whole frame for one such layout: every ``#bundle`` datagram
-(greedily filled up to ``max_datagram`` bytes, order preserved) laid out in one ``uint8`` image
-with all heads in place, plus the byte offsets of every ``f`` and ``i`` atom. Rendering a frame is
-then one ``astype(">f4")`` of all floats, one ``astype(">i4")`` of all ints, a copy of the image,
-two fancy-index stores and one ``tobytes`` per datagram: a few microseconds, independent of the
-number of messages. Encoders cache plans per layout.
+(greedily filled up to ``max_datagram`` bytes, order preserved) laid out in one buffer with all
+heads in place. Every OSC atom starts at a multiple of 4 bytes (the bundle head is 16 bytes and
+every element is a multiple of 4), so the buffer is also viewed as big-endian ``>f4`` and ``>i4``
+arrays and each ``f``/``i`` atom is one element index ("slot") of those views. Rendering a frame
+is one fancy-index store of all floats (numpy converts float64 → big-endian float32 on the way,
+the same rounding as ``astype(">f4")``), one of the ints, and one ``memoryview.tobytes`` per
+datagram: a few microseconds, independent of the number of messages.
+
+The buffer is written in place: every slot :meth:`FramePlan.render` fills is overwritten on every
+call, and slots an encoder fills once with :meth:`FramePlan.write_floats` (constants) keep their
+value. Plans therefore belong to one encoder and are not shared between threads. Encoders cache
+plans per layout.
 
 Only the OSC types ``s``, ``i`` and ``f`` are ever written (protocols.md §3.2: VMC receivers reject
 doubles and booleans). Every bundle carries the "immediately" time tag (``00…01``, §4).
@@ -27,7 +34,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -132,10 +138,13 @@ class FramePlan:
     """A precompiled frame image for a fixed sequence of templates (see the module docstring).
 
     ``n_floats``/``n_ints``: how many ``f``/``i`` atoms :meth:`render` expects, in template order
-    (each template's atoms in type-tag order).
+    (each template's atoms in type-tag order). ``float_slots``/``int_slots`` are their element
+    indices in the ``>f4``/``>i4`` views of the buffer, for encoders that write values straight
+    to their slots (:meth:`write_floats`, :meth:`write_ints`, then :meth:`datagrams`).
     """
 
-    __slots__ = ("_bounds", "_float_pos", "_image", "_int_pos", "n_floats", "n_ints")
+    __slots__ = ("_bounds", "_buf", "_f4", "_i4", "_views", "float_slots", "int_slots",
+                 "n_floats", "n_ints")  # fmt: skip
 
     def __init__(self, templates: Sequence[Template], max_datagram: int) -> None:
         image = bytearray()
@@ -161,10 +170,17 @@ class FramePlan:
                 image += b"\x00\x00\x00\x00"
         if start >= 0:
             bounds.append((start, len(image)))
-        self._image = np.frombuffer(bytes(image), dtype=np.uint8).copy()
+        if any(p % 4 for p in float_pos + int_pos):  # pragma: no cover - OSC alignment invariant
+            raise AssertionError("OSC atom not 4-byte aligned")
+        self._buf = image
+        arr = np.frombuffer(image, dtype=np.uint8)  # writable view of the bytearray
+        self._f4 = arr.view(">f4")
+        self._i4 = arr.view(">i4")
+        view = memoryview(image)
+        self._views = [view[a:b] for a, b in bounds]
         self._bounds = bounds
-        self._float_pos = _byte_index(float_pos)
-        self._int_pos = _byte_index(int_pos)
+        self.float_slots: npt.NDArray[np.intp] = np.asarray(float_pos, dtype=np.intp) // 4
+        self.int_slots: npt.NDArray[np.intp] = np.asarray(int_pos, dtype=np.intp) // 4
         self.n_floats = len(float_pos)
         self.n_ints = len(int_pos)
 
@@ -173,28 +189,31 @@ class FramePlan:
         """Length of each datagram."""
         return [b - a for a, b in self._bounds]
 
-    def render(
-        self, floats: npt.NDArray[np.floating[Any]], ints: npt.NDArray[np.integer[Any]]
-    ) -> list[bytes]:
+    def write_floats(self, slots: npt.NDArray[np.intp] | int, values: npt.ArrayLike) -> None:
+        """Store ``values`` (rounded to float32) at element ``slots`` (from :attr:`float_slots`)."""
+        self._f4[slots] = values
+
+    def write_ints(self, slots: npt.NDArray[np.intp] | int, values: npt.ArrayLike) -> None:
+        """Store ``values`` (int32) at element ``slots`` (from :attr:`int_slots`)."""
+        self._i4[slots] = values
+
+    def datagrams(self) -> list[bytes]:
+        """The datagrams as they stand now (copies: later writes do not change them)."""
+        return [v.tobytes() for v in self._views]
+
+    def render(self, floats: npt.ArrayLike, ints: npt.ArrayLike) -> list[bytes]:
         """The datagrams of one frame; ``floats``/``ints`` in atom order (lengths checked)."""
-        if len(floats) != self.n_floats or len(ints) != self.n_ints:
+        n_f, n_i = np.size(floats), np.size(ints)
+        if n_f != self.n_floats or n_i != self.n_ints:
             raise ProtocolError(
                 f"frame plan wants {self.n_floats} floats and {self.n_ints} ints, "
-                f"got {len(floats)} and {len(ints)}"
+                f"got {n_f} and {n_i}"
             )
-        buf = self._image.copy()
-        if self.n_floats:
-            buf[self._float_pos] = np.asarray(floats).astype(">f4").view(np.uint8)
-        if self.n_ints:
-            buf[self._int_pos] = np.asarray(ints).astype(">i4").view(np.uint8)
-        return [buf[a:b].tobytes() for a, b in self._bounds]
-
-
-def _byte_index(starts: list[int]) -> npt.NDArray[np.intp]:
-    """Byte offsets of 4-byte atoms starting at ``starts``, flattened (atom-major)."""
-    base = np.asarray(starts, dtype=np.intp).reshape(-1, 1)
-    out: npt.NDArray[np.intp] = (base + np.arange(4, dtype=np.intp)).reshape(-1)
-    return out
+        if n_f:
+            self._f4[self.float_slots] = floats
+        if n_i:
+            self._i4[self.int_slots] = ints
+        return [v.tobytes() for v in self._views]
 
 
 def encode_message(address: str, *args: str | int | float) -> bytes:

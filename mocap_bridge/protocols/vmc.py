@@ -46,6 +46,7 @@ import numpy.typing as npt
 from ..errors import ConfigError, ProtocolError
 from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, RigFrame, Tracking
 from ..solve.coords import UNITY
+from ._state import overall_state
 from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template
 
 __all__ = [
@@ -64,7 +65,6 @@ F32 = npt.NDArray[np.float32]
 # (−x, y, z) and quaternions (x, −y, −z, w) by per-component factors (cheaper than UNITY.position).
 POSITION_TO_UNITY = np.diag(UNITY.matrix) * UNITY.scale
 QUATERNION_TO_UNITY = np.append(UNITY.det * np.diag(UNITY.matrix), 1.0)
-_BONE_TO_UNITY = np.concatenate((POSITION_TO_UNITY, QUATERNION_TO_UNITY))
 F64 = npt.NDArray[np.float64]
 
 #: VRM 0.x ``BlendShapePreset`` names (protocols.md §3.6), ``Unknown`` excluded.
@@ -102,7 +102,8 @@ class ExpressionMap:
     expression without weights is constantly 0 (before subtraction).
     """
 
-    __slots__ = ("_matrix", "_reduce_rows", "_subtract", "names", "source")
+    __slots__ = ("_matrix", "_ones", "_pairs", "_reduce_rows", "_subtract", "_zeros", "names",
+                 "source")  # fmt: skip
 
     def __init__(
         self,
@@ -132,22 +133,57 @@ class ExpressionMap:
                                       "subtracts; only one level is supported")  # fmt: skip
                 sub[i, idx[s]] += 1.0
         self._subtract = sub if sub.any() else None
+        self._zeros = np.zeros(n, dtype=np.float32)
+        self._ones = np.ones(n, dtype=np.float32)
+        # (row, subtracted row, factor) when every row subtracts at most one expression, a power
+        # of two times (the shipped maps): then :meth:`wire_values` subtracts in Python.
+        rows, cols = np.nonzero(sub)
+        pairs = [(i, j, float(sub[i, j])) for i, j in zip(rows.tolist(), cols.tolist(), strict=True)]
+        self._pairs: list[tuple[int, int, float]] | None = None
+        if len({i for i, _, _ in pairs}) == len(pairs) and all(math.frexp(k)[0] == 0.5
+                                                               for _, _, k in pairs):  # fmt: skip
+            self._pairs = pairs
 
     def evaluate(self, blendshapes: npt.NDArray[np.floating[Any]]) -> F32:
         """Clip values (len(names),) in 0..1 for ARKit weights ``blendshapes`` (52,)."""
         bs = np.asarray(blendshapes, dtype=np.float32)
-        out: F32 = self._matrix @ bs
-        if self._reduce_rows:
-            bl = bs.tolist()
-            for i, is_min, terms in self._reduce_rows:
-                vals = [bl[c] * w for c, w in terms]
-                out[i] = min(vals) if is_min else max(vals)
-        np.maximum(out, 0.0, out=out)
-        np.minimum(out, 1.0, out=out)
+        out: F32 = self._matrix.dot(bs)  # float32 matrix × vector (same BLAS call as ``@``)
+        for i, is_min, terms in self._reduce_rows:
+            vals = [bs.item(c) * w for c, w in terms]
+            out[i] = min(vals) if is_min else max(vals)
+        zeros = self._zeros
+        np.maximum(out, zeros, out=out)
+        np.minimum(out, self._ones, out=out)
         if self._subtract is not None:
-            out -= self._subtract @ out
-            np.maximum(out, 0.0, out=out)  # subtracted terms are ≤ 1, so no upper clip
+            np.subtract(out, self._subtract.dot(out), out=out)
+            np.maximum(out, zeros, out=out)  # subtracted terms are ≤ 1, so no upper clip
         return out
+
+    def wire_values(self, blendshapes: npt.NDArray[np.floating[Any]]) -> list[float]:
+        """:meth:`evaluate` for encoders that round to float32 on the wire, with fewer numpy calls.
+
+        For finite input each value, rounded to float32, is bit for bit the value of
+        :meth:`evaluate` (tests check this). The weighted sums stay one float32 matrix product; the
+        clamp and the subtraction then run on Python floats. Clamping is exact. ``a − k·b`` with
+        float32 ``a``, ``b`` and ``k`` a power of two, computed in double and rounded once to
+        float32, is the correctly rounded float32 difference (double has more than 2 × 24 + 2
+        bits), so a subtracted value only differs by not being rounded yet. Maps where an
+        expression subtracts two or more others use :meth:`evaluate`.
+        """
+        if self._pairs is None:
+            out: list[float] = self.evaluate(blendshapes).tolist()
+            return out
+        bs = np.asarray(blendshapes, dtype=np.float32)
+        m = self._matrix.dot(bs)
+        for i, is_min, terms in self._reduce_rows:
+            vals = [bs.item(c) * w for c, w in terms]
+            m[i] = min(vals) if is_min else max(vals)  # rounded to float32 as in evaluate
+        # np.maximum(v, 0) then np.minimum(v, 1): -0.0 becomes 0.0, NaN stays NaN.
+        v = [0.0 if x <= 0.0 else 1.0 if x > 1.0 else x for x in m.tolist()]
+        for i, j, k in self._pairs:
+            d = v[i] - k * v[j]
+            v[i] = 0.0 if d <= 0.0 else d
+        return v
 
 
 def parse_expression_map(
@@ -259,10 +295,8 @@ class VmcEncoder:
         self._expressions = expressions
         self._perfect_sync = perfect_sync
         self._ok = Template("/VMC/Ext/OK", "iiii")
-        self._ok_ints = [
-            np.array([1, CALIBRATION_STATE, CALIBRATION_MODE, ok], dtype=np.int32) for ok in (0, 1)
-        ]
-        self._plans: dict[bytes, FramePlan] = {}
+        self._ok_ints = [(1, CALIBRATION_STATE, CALIBRATION_MODE, ok) for ok in (0, 1)]
+        self._plans: dict[bytes, _Layout] = {}
         self._time = Template("/VMC/Ext/T", "f")
         self._root = Template("/VMC/Ext/Root/Pos", "sfffffff", ["root"])
         self._bone_tpl = [Template("/VMC/Ext/Bone/Pos", "sfffffff", [b]) for b in HUMAN_BONE_NAMES]
@@ -298,31 +332,85 @@ class VmcEncoder:
 
     def plan(self, bone_valid: npt.NDArray[np.bool_]) -> FramePlan:
         """The precompiled frame layout for this set of valid bones (cached, bounded)."""
-        key = np.packbits(bone_valid).tobytes()
-        plan = self._plans.get(key)
-        if plan is None:
+        return self._layout(bone_valid).plan
+
+    def _layout(self, bone_valid: npt.NDArray[np.bool_]) -> _Layout:
+        key = bone_valid.tobytes()
+        layout = self._plans.get(key)
+        if layout is None:
+            valid = np.flatnonzero(bone_valid)
             tpls = [self._ok, self._time, self._root]
-            tpls += [self._bone_tpl[b] for b in np.flatnonzero(bone_valid).tolist()]
+            tpls += [self._bone_tpl[b] for b in valid.tolist()]
             if self._blend_tpl:
                 tpls += [*self._blend_tpl, self._apply]
-            plan = FramePlan(tpls, self.max_datagram)
+            layout = _Layout(FramePlan(tpls, self.max_datagram), valid, len(self._names))
             if len(self._plans) >= 64:
                 self._plans.clear()
-            self._plans[key] = plan
-        return plan
+            self._plans[key] = layout
+        return layout
 
     def encode(self, frame: RigFrame) -> list[bytes]:
         """All datagrams for ``frame`` in send order; ProtocolError on non-finite values."""
         if self._t0_ms is None:
             self._t0_ms = frame.t_ms
-        valid = frame.bone_valid
-        plan = self.plan(valid)
-        hx, hy, hz = frame.hips_position.tolist()
-        # T, then Root/Pos "root": Unity position (−x, y, z), identity rotation (§3.3, §3.4).
-        head = np.array([(frame.t_ms - self._t0_ms) / 1000.0, -hx, hy, hz, 0.0, 0.0, 0.0, 1.0])
-        bones = np.concatenate((frame.bone_positions[valid], frame.bone_rotations[valid]), axis=1)
-        bones *= _BONE_TO_UNITY
-        fl = np.concatenate([head, bones.reshape(-1), *self._blend_parts(frame)])
+        layout = self._layout(frame.bone_valid)
+        # hips, all positions, all rotations, blend values: one vector; ``gather`` keeps the valid
+        # bones, ``factors`` turns internal axes into Unity axes (§3.3, §3.4), one store writes it.
+        parts: list[Any] = [frame.hips_position, frame.bone_positions.ravel(),
+                            frame.bone_rotations.ravel()]  # fmt: skip
+        if self._expressions is not None:
+            parts.append(self._expressions.wire_values(frame.blendshapes))
+        if self._perfect_sync:
+            parts.append(frame.blendshapes)
+        fl = np.concatenate(parts, dtype=np.float64)
+        if len(fl) != layout.n_source:
+            raise ProtocolError(f"frame {frame.index}: {len(fl)} VMC values, expected "
+                                f"{layout.n_source} (55 bones)")  # fmt: skip
+        if layout.gather is not None:
+            fl = fl.take(layout.gather)
+        fl *= layout.factors
         if not np.isfinite(fl).all():
             raise ProtocolError(f"frame {frame.index}: non-finite VMC value")
-        return plan.render(fl, self._ok_ints[frame.overall_state is Tracking.OK])
+        plan = layout.plan
+        plan.write_floats(layout.slots, fl)
+        plan.write_floats(layout.t_slot, (frame.t_ms - self._t0_ms) / 1000.0)
+        ok = overall_state(frame) is Tracking.OK
+        if ok is not layout.ok:
+            plan.write_ints(plan.int_slots, self._ok_ints[ok])
+            layout.ok = ok
+        return plan.datagrams()
+
+
+class _Layout:
+    """A :class:`FramePlan` for one set of valid bones plus where each per-frame value goes.
+
+    The per-frame vector is ``hips (3), positions (55×3), rotations (55×4), blends``;
+    ``gather`` picks the values sent (``None``: all bones valid), which ``slots`` maps onto the
+    plan's ``f`` atoms and ``factors`` turns from internal into Unity axes. The ``/VMC/Ext/T`` slot
+    is written separately; the root's identity rotation is written once here. ``ok``: the
+    tracking flag last written to ``/VMC/Ext/OK``.
+    """
+
+    __slots__ = ("factors", "gather", "n_source", "ok", "plan", "slots", "t_slot")
+
+    def __init__(self, plan: FramePlan, valid: npt.NDArray[np.intp], n_blend: int) -> None:
+        n, n_all = len(valid), len(HUMAN_BONE_NAMES)
+        fs = plan.float_slots  # T, root (3 + 4), n × bone (3 + 4), blends
+        bones = fs[8 : 8 + 7 * n].reshape(n, 7)
+        self.plan = plan
+        self.gather: npt.NDArray[np.intp] | None = None
+        self.n_source = 3 + 7 * n_all + n_blend
+        if n != n_all:
+            self.gather = np.concatenate((
+                np.arange(3),
+                3 + (3 * valid[:, None] + np.arange(3)).ravel(),
+                3 + 3 * n_all + (4 * valid[:, None] + np.arange(4)).ravel(),
+                3 + 7 * n_all + np.arange(n_blend),
+            ))  # fmt: skip
+        self.slots = np.concatenate((fs[1:4], bones[:, :3].ravel(), bones[:, 3:].ravel(),
+                                     fs[8 + 7 * n :]))  # fmt: skip
+        self.factors = np.concatenate((POSITION_TO_UNITY, np.tile(POSITION_TO_UNITY, n),
+                                       np.tile(QUATERNION_TO_UNITY, n), np.ones(n_blend)))  # fmt: skip
+        self.t_slot = int(fs[0])
+        self.ok: bool | None = None
+        plan.write_floats(fs[4:8], (0.0, 0.0, 0.0, 1.0))
