@@ -40,6 +40,7 @@ __all__ = ["OneEuroFilter", "OneEuroParams", "RotationOneEuro"]
 
 F64 = npt.NDArray[np.float64]
 _TWO_PI = 2.0 * math.pi
+_SMALL_N = 8  # up to this many elements the fast path runs on Python floats
 
 
 def _normalize(q: F64) -> F64:
@@ -111,6 +112,8 @@ class OneEuroFilter:
             te = t - last
             if te <= 0.0:
                 return xv.copy()
+            if self.n <= _SMALL_N:
+                return self._fast_small(xv, t, te, value_scale)
             prev = self._raw if self._raw_derivative else self._x
             if te != self._a_d_te:
                 self._a_d = te / (te + self._tau_d)
@@ -139,6 +142,33 @@ class OneEuroFilter:
             self._t.fill(t)
             return xh.copy()
         return self._general(xv, t, present, value_scale)
+
+    def _fast_small(self, xv: F64, t: float, te: float, value_scale: float | npt.ArrayLike) -> F64:
+        """The fast path for a handful of elements in plain floats (numpy's per-call cost dominates)."""
+        n = self.n
+        vs = np.broadcast_to(np.asarray(value_scale, dtype=np.float64), (n,)).tolist()
+        xs = xv.tolist()
+        prevs = (self._raw if self._raw_derivative else self._x).tolist()
+        xh_prev = self._x.tolist()
+        dxs = self._dx.tolist()
+        mins, betas, taus = self._min_cutoff.tolist(), self._beta.tolist(), self._tau_d.tolist()
+        out_x, out_dx = [], []
+        for i in range(n):
+            a_d = te / (te + taus[i])
+            dx = (xs[i] - prevs[i]) * (vs[i] / te)
+            edx = dxs[i] + a_d * (dx - dxs[i])
+            cutoff = mins[i] + betas[i] * abs(edx)
+            a = te / (te + 1.0 / (_TWO_PI * cutoff))
+            out_x.append(xh_prev[i] + a * (xs[i] - xh_prev[i]))
+            out_dx.append(edx)
+        xh = np.array(out_x)
+        self._x = xh
+        self._dx = np.array(out_dx)
+        if self._raw_derivative:
+            self._raw = xv.copy()
+        self._all_same_t = t
+        self._t.fill(t)
+        return xh.copy()
 
     def _general(
         self,

@@ -50,6 +50,9 @@ def _swap_name(name: str) -> str:
     return name
 
 
+# The same table with tongueOut pointing at a real slot (its value is overwritten with 0 at the end).
+_TAKE = np.minimum(ARKIT_FROM_MP, len(MP_BLENDSHAPE_NAMES) - 1)
+
 _ARKIT_INDEX = {n: i for i, n in enumerate(ARKIT_NAMES)}
 #: permutation of ARKit indices exchanging every *Left with its *Right.
 SWAP_LR: npt.NDArray[np.intp] = np.array([_ARKIT_INDEX[_swap_name(n)] for n in ARKIT_NAMES], dtype=np.intp)
@@ -107,14 +110,17 @@ class FaceSolver:
 
     def blendshapes(self, mp_scores: npt.ArrayLike) -> F64:
         """MediaPipe scores (52, MP order) -> calibrated ARKit (52,)."""
-        v = arkit_from_mediapipe(mp_scores)
-        v = np.maximum((v - self._neutral) * self._inv_span, 0.0)
+        v = np.take(np.asarray(mp_scores), _TAKE) - self._neutral  # tongueOut: set to 0 below
+        v *= self._inv_span
+        np.maximum(v, 0.0, out=v)
         if self._swap:
             v = v[SWAP_LR]
-        v = np.clip(v * self._gain + self._offset, 0.0, 1.0)
+        v *= self._gain
+        v += self._offset
+        np.minimum(np.maximum(v, 0.0, out=v), 1.0, out=v)
         if not self._linear:
             v = v**self._curve
-        v = np.clip(v, self._lo, self._hi)
+        np.minimum(np.maximum(v, self._lo, out=v), self._hi, out=v)
         v[ARKit.tongueOut] = 0.0
         if self._link_blinks == "mean":
             v[_BL] = v[_BR] = 0.5 * (v[_BL] + v[_BR])
@@ -126,7 +132,7 @@ class FaceSolver:
         """Eye angles (2, 2) radians from calibrated ARKit scores."""
         if not self._eye_gaze:
             return np.zeros((2, 2))
-        a = arkit
+        a = arkit.tolist()
         ly = (a[_L_IN] - a[_L_OUT]) * self._yaw
         ry = (a[_R_OUT] - a[_R_IN]) * self._yaw
         lp = (a[_L_DN] - a[_L_UP]) * self._pitch

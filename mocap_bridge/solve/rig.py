@@ -92,13 +92,18 @@ _G_BS = slice(0, 52)
 _G_EYES = slice(52, 56)
 _G_HEAD = slice(56, 59)
 _G_HIPS = slice(59, 62)
-_EYE_BONES = np.array([int(HumanBone.LeftEye), int(HumanBone.RightEye)])
-_FACE_BONES = np.array([int(HumanBone.LeftEye), int(HumanBone.RightEye), int(HumanBone.Jaw)])
 _HAND_BONES = (
     np.array([int(HumanBone.LeftHand), *FINGER_BONES[:15]]),
     np.array([int(HumanBone.RightHand), *FINGER_BONES[15:]]),
 )
 _IDQ = np.array([0.0, 0.0, 0.0, 1.0])
+_ROTS_REST = np.tile(_IDQ, (1 + N_BONES, 1))  # head + bones at rest
+# rows of the (1 + N_BONES) rotation arrays: each hand's 15 finger bones, and eyes + jaw
+_FINGER_ROWS = (slice(1 + int(FINGER_BONES[0]), 16 + int(FINGER_BONES[0])),
+                slice(16 + int(FINGER_BONES[0]), 31 + int(FINGER_BONES[0])))  # fmt: skip
+_FACE_ROWS = slice(1 + int(HumanBone.LeftEye), 1 + int(HumanBone.Jaw) + 1)
+assert HumanBone.RightEye == HumanBone.LeftEye + 1 and HumanBone.Jaw == HumanBone.LeftEye + 2
+assert np.array_equal(FINGER_BONES, np.arange(FINGER_BONES[0], FINGER_BONES[0] + 30))
 _NOT_HAND = np.ones(N_BONES, dtype=bool)
 _NOT_HAND[np.concatenate(_HAND_BONES)] = False
 
@@ -179,6 +184,7 @@ class RigSolver:
             1 + N_BONES, [p.min_cutoff for p in rp], [p.beta for p in rp], [p.d_cutoff for p in rp]
         )
         self._rot_enabled = np.array([p.enabled for p in rp])
+        self._rot_all_enabled = bool(self._rot_enabled.all())
         self._pos_filter = OneEuroFilter(3, *_params(3, sm.head_position))
 
         g = settings.gating
@@ -283,19 +289,21 @@ class RigSolver:
 
         vals = np.zeros((62, 1))
         vvalid = np.zeros(62, dtype=bool)
-        rots = np.tile(_IDQ, (1 + N_BONES, 1))
+        rots = _ROTS_REST.copy()  # row 0 head, rows 1.. bones (HumanBone + 1)
         rvalid = np.zeros(1 + N_BONES, dtype=bool)
-        bones = rots[1:]
-        bvalid = rvalid[1:]
 
         head_q: F64 | None = None
-        bs = np.zeros(52)
+        eyes: list[float] = []
+        jaw_open = 0.0
         if face is not None:
             if s.face.enabled:
                 bs = self._face.blendshapes(face.blendshapes)
+                e = self._face.eyes(bs)
                 vals[_G_BS, 0] = bs
-                vals[_G_EYES, 0] = self._face.eyes(bs).ravel()
-                vvalid[_G_BS] = vvalid[_G_EYES] = True
+                vals[_G_EYES, 0] = e.ravel()
+                vvalid[: _G_EYES.stop] = True
+                eyes = e.ravel().tolist()
+                jaw_open = float(bs[ARKit.jawOpen])
             if s.head.enabled:
                 head_q, head_p = head_from_matrix(face.matrix, self._neutral_r, self._neutral_t)
                 if s.head.translation:
@@ -305,6 +313,7 @@ class RigSolver:
                 rvalid[0] = True
 
         hand_frames: list[F64 | None] = [None, None]
+        fingers: F64 | None = None
         if hands[0] is not None or hands[1] is not None:
             w = np.zeros((2, 21, 3))
             for i, h in enumerate(hands):
@@ -314,9 +323,6 @@ class RigSolver:
             for i, h in enumerate(hands):
                 if h is not None:
                     hand_frames[i] = frames[i]
-                    sl = slice(15 * i, 15 * i + 15)
-                    bones[FINGER_BONES[sl]] = fingers[sl]
-                    bvalid[FINGER_BONES[sl]] = True
 
         if pose is not None:
             lm = pose.landmarks
@@ -324,26 +330,35 @@ class RigSolver:
             brot, bval, hips = self._body.solve(
                 pose.world, ok, head_global=head_q, hand_frames=(hand_frames[0], hand_frames[1])
             )
-            keep = bvalid.copy()  # fingers solved above
-            bones[:] = np.where(keep[:, None], bones, brot)
-            bvalid |= bval
+            rots[1:] = brot  # finger rows are identity and not driven here
+            rvalid[1:] = bval
             vals[_G_HIPS, 0] = hips
             vvalid[_G_HIPS] = bool(bval[HumanBone.Hips]) or self._body.upper_body
-            self._body_core = bval | self._body_core
-        if face is not None and s.face.enabled:
-            e = vals[_G_EYES, 0].reshape(2, 2)
+            self._body_core |= bval
+        if fingers is not None:
+            for i, h in enumerate(hands):
+                if h is not None:
+                    rows = _FINGER_ROWS[i]
+                    rots[rows] = fingers[15 * i : 15 * i + 15]
+                    rvalid[rows] = True
+        if eyes:
             # eye bones: yaw > 0 toward the subject's right = rotation about −Y; pitch > 0 down = +X
-            hy, hp = -0.5 * e[:, 0], 0.5 * e[:, 1]
-            cy, sy, cp, sp = np.cos(hy), np.sin(hy), np.cos(hp), np.sin(hp)
-            bones[_EYE_BONES] = np.stack((cy * sp, sy * cp, -sy * sp, cy * cp), axis=-1)
-            ja = 0.5 * self._jaw_rad * bs[ARKit.jawOpen]
-            bones[HumanBone.Jaw] = (math.sin(ja), 0.0, 0.0, math.cos(ja))
-            bvalid[_FACE_BONES] = True
+            eq: list[list[float]] = []
+            for yaw, pitch in ((eyes[0], eyes[1]), (eyes[2], eyes[3])):
+                hy, hp = -0.5 * yaw, 0.5 * pitch
+                cy, sy, cp, sp = math.cos(hy), math.sin(hy), math.cos(hp), math.sin(hp)
+                eq.append([cy * sp, sy * cp, -sy * sp, cy * cp])
+            ja = 0.5 * self._jaw_rad * jaw_open
+            eq.append([math.sin(ja), 0.0, 0.0, math.cos(ja)])
+            rots[_FACE_ROWS] = eq
+            rvalid[_FACE_ROWS] = True
 
         t_s = t_ms * 1e-3
         if self._smooth:
             f = self._rot_filter(rots, t_s, present=rvalid)
-            rots = np.where((self._rot_enabled & rvalid)[:, None], f, rots)
+            # absent rows come back unchanged from the filter, so with every channel enabled
+            # the filtered array is the result as it is
+            rots = f if self._rot_all_enabled else np.where((self._rot_enabled & rvalid)[:, None], f, rots)
             if s.head.enabled and vvalid[56] and s.smoothing.head_position.enabled:
                 vals[_G_HEAD, 0] = self._pos_filter(vals[_G_HEAD, 0], t_s)
             elif not vvalid[56]:
@@ -354,23 +369,21 @@ class RigSolver:
         ractive = self._gate_rots.active
         vactive = self._gate_vals.active
 
-        face_state = (
-            part_state(vvalid[_G_BS], vactive[_G_BS])
-            if s.face.enabled
-            else (part_state(rvalid[:1], ractive[:1]))
-        )
-        if not (s.face.enabled or s.head.enabled):
+        if s.face.enabled:
+            face_state = part_state(vvalid[_G_BS], vactive[_G_BS])
+        elif s.head.enabled:
+            face_state = part_state(rvalid[:1], ractive[:1])
+        else:
             face_state = Tracking.LOST
-        core_idx = np.flatnonzero(self._body_core & _NOT_HAND)
-        if core_idx.size and s.body.enabled:
-            body_state = part_state(rvalid[1:][core_idx], ractive[1:][core_idx])
+        core = self._body_core & _NOT_HAND
+        if s.body.enabled and core.any():
+            body_state = part_state(rvalid[1:][core], ractive[1:][core])
         else:
             body_state = Tracking.LOST
-        hand_states = tuple(
-            part_state(rvalid[1:][FINGER_BONES[15 * i : 15 * i + 15]],
-                       ractive[1:][FINGER_BONES[15 * i : 15 * i + 15]])
-            for i in range(2)
-        )  # fmt: skip
+        hand_states = (
+            part_state(rvalid[_FINGER_ROWS[0]], ractive[_FINGER_ROWS[0]]),
+            part_state(rvalid[_FINGER_ROWS[1]], ractive[_FINGER_ROWS[1]]),
+        )
         head_rot = gr[0]
         return RigFrame(
             index=frame.index,
