@@ -99,7 +99,7 @@ class Gate:
         # (``age − 0`` is ``age`` exactly, so one expression serves both).
         c = np.subtract(age, self._w_off)
         c /= self._w_dur
-        np.clip(c, 0.0, 1.0, out=c)
+        np.minimum(np.maximum(c, 0.0, out=c), 1.0, out=c)  # np.clip, without its Python wrapper
         w = (c * c) * (3.0 - 2.0 * c)
         w = w[:, None]
         target = np.where(valid[:, None], lv, self.rest)

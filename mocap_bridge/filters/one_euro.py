@@ -146,7 +146,10 @@ class OneEuroFilter:
     def _fast_small(self, xv: F64, t: float, te: float, value_scale: float | npt.ArrayLike) -> F64:
         """The fast path for a handful of elements in plain floats (numpy's per-call cost dominates)."""
         n = self.n
-        vs = np.broadcast_to(np.asarray(value_scale, dtype=np.float64), (n,)).tolist()
+        if isinstance(value_scale, int | float):
+            vs = [float(value_scale)] * n
+        else:
+            vs = np.broadcast_to(np.asarray(value_scale, dtype=np.float64), (n,)).tolist()
         xs = xv.tolist()
         prevs = (self._raw if self._raw_derivative else self._x).tolist()
         xh_prev = self._x.tolist()

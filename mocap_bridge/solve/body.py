@@ -27,6 +27,8 @@ Upper-body mode (seated streamer): hips are fixed at rest, legs are held at rest
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -34,11 +36,11 @@ from ..frames import HumanBone as HB
 from .quat import (
     EXT3,
     basis,
+    basis_1,
     basis_e,
     cross,
-    cross_e,
-    extend,
     from_matrix,
+    from_rotation_matrix,
     qpow,
     qpow_1,
     to_matrix,
@@ -226,6 +228,16 @@ _LIMB_A_ROWS = np.array([1, 1, 2, 2])  # rows of [p_hips, p_chest, s_hips, s_che
 _LIMB_V_ROWS = np.array([1, 1, 0, 0])  # rows of [n_hips, n_chest]: the parent's +Z
 _REST_BT_LIMBS = _REST_BT[2:]
 _IDENTITY_55 = np.tile(_IDENTITY_Q, (N_BONES, 1))
+_UNIT_ROWS = np.concatenate((_UPPER, _LOWER, [0, 1]))  # limbs (eps 1e-9), then hips and chest (1e-12)
+_UNIT_EPS = np.array([1e-9] * 8 + [1e-12] * 2)
+
+
+_EYE3 = np.eye(3).tolist()
+
+
+def _ext(v: list[float]) -> list[float]:
+    """An extended vector (x, y, z, x, y) as a list (quat.py)."""
+    return [v[0], v[1], v[2], v[0], v[1]]
 
 
 def _unit(v: F64) -> F64:
@@ -241,6 +253,7 @@ class BodySolver:
         self._pe = np.zeros((38, 3))
         self._g = np.zeros((16, 3, 3))
         self._g[15] = np.eye(3)
+        self._gf = self._g.copy()  # the fast path's segment frames (the reference path uses _g)
 
     def solve(
         self,
@@ -261,31 +274,30 @@ class BodySolver:
         x = _BODY_MAT @ (np.asarray(world_mp) @ _FLIP_EXT)  # (37, 5) extended rows
         prim = x[:_N_SEG]
         sec = x[_N_SEG : 2 * _N_SEG]
-        limbs = unit_e(prim[_LIMBS], 1e-9)
-        upper = limbs[:4]
-        lower = limbs[4:]
-
-        # torso frames (hips, chest): columns p, s, n = p × s (rest basis is the identity)
-        ps = np.empty((4, 5))  # [p_hips, p_chest, s_hips, s_chest]
-        ps[:2] = unit_e(prim[:2], 1e-12)
-        s2 = sec[:2] - np.vecdot(sec[:2, :3], ps[:2, :3])[:, None] * ps[:2]
-        ps[2:] = unit_e(s2, 1e-12)
-        n = np.empty((2, 5))
-        cross_e(ps[:2], ps[2:], out=n[:, :3])
-        extend(n)
+        # unit primaries of the eight limb segments
+        dirs = prim[_LIMBS]
+        dirs /= np.maximum(np.sqrt(np.vecdot(dirs[:, :3], dirs[:, :3])), 1e-9)[:, None]
+        upper = dirs[:4]
+        lower = dirs[4:]
+        # torso frames (hips, chest), rows of 3×3 with columns p, s, n = p × s (rest basis is the
+        # identity): two frames, so plain floats
+        (ph, pc), (sh, sc) = x[:2, :3].tolist(), x[_N_SEG : _N_SEG + 2, :3].tolist()
+        th, tc = basis_1(ph, sh), basis_1(pc, sc)
         # Bend direction: forearm/shin component perpendicular to the upper segment.
         bend = (lower - np.vecdot(lower[:, :3], upper[:, :3])[:, None] * upper) * _LIMB_SIGN
-        # Rest reference (+Z of the parent) carried along the shortest arc rest dir -> upper.
-        a = ps[_LIMB_A_ROWS] * _LIMB_REST_SIGN
-        v = n[_LIMB_V_ROWS]
-        k = np.empty((4, 5))
-        cross_e(a, upper, out=k[:, :3])
-        extend(k)
-        c = np.vecdot(a[:, :3], upper[:, :3])[:, None]
-        kv = np.empty((4, 5))
-        cross_e(k, v, out=kv[:, :3])
-        extend(kv)
-        carried = c * v + kv + k * (np.vecdot(k[:, :3], v[:, :3])[:, None] / np.maximum(1.0 + c, 1e-6))
+        # Rest reference (+Z of the parent, v) carried along the shortest arc from the rest
+        # direction a to the upper segment u. For unit a ⊥ v that rotation gives
+        # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
+        # (k = a × u) without its cross products.
+        # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
+        a_rows = [[r[0] for r in tc], [-r[0] for r in tc], [-r[1] for r in th]]
+        v_rows = [[r[2] for r in tc], [r[2] for r in th]]
+        a = np.array([_ext(a_rows[0]), _ext(a_rows[1]), _ext(a_rows[2]), _ext(a_rows[2])])
+        v = np.array([_ext(v_rows[0]), _ext(v_rows[0]), _ext(v_rows[1]), _ext(v_rows[1])])
+        f = np.vecdot(upper[:, :3], v[:, :3]) / np.maximum(1.0 + np.vecdot(a[:, :3], upper[:, :3]), 1e-6)
+        a += upper
+        a *= f[:, None]
+        carried = v - a
         ref = bend + _TWIST_FALLBACK * carried
         sec[_UPPER] = ref
         sec[_LOWER[2:]] = ref[2:]
@@ -303,17 +315,8 @@ class BodySolver:
                 side[i] = ref[i]
         sec[5:7] = unit_e(side, 1e-9)
 
-        g = np.empty((16, 3, 3))
-        g[15] = np.eye(3)
-        if self.upper_body:
-            g[0] = np.eye(3)
-        else:
-            g[0, :, 0] = ps[0, :3]
-            g[0, :, 1] = ps[2, :3]
-            g[0, :, 2] = n[0, :3]
-        g[1, :, 0] = ps[1, :3]
-        g[1, :, 1] = ps[3, :3]
-        g[1, :, 2] = n[1, :3]
+        g = self._gf  # rows 0..14 rewritten below, row 15 the identity
+        g[:2] = (_EYE3, tc) if self.upper_body else (th, tc)
         g[2:15] = basis_e(prim[2:], sec[2:]) @ _REST_BT_LIMBS
         if head_global is not None:
             g[2] = to_matrix_1(head_global)
@@ -322,7 +325,7 @@ class BodySolver:
             if hf is not None:
                 g[_HAND_ROWS[i]] = hf
 
-        q = from_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
+        q = from_rotation_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
         rot = _IDENTITY_55.copy()
         rot[HB.Hips] = q[0]
         rot[_SPINE3] = qpow_1(q[1], 1.0 / 3.0)
@@ -345,8 +348,7 @@ class BodySolver:
             # Hips height from the world landmarks: hip height above the lowest foot point,
             # relative to the measured leg length, applied to the rest skeleton's hip height.
             ys = x[2 * _N_SEG :, 1].tolist()
-            legs = prim[9:13, :3]
-            lens = np.sqrt(np.vecdot(legs, legs)).tolist()
+            lens = [math.sqrt(lx * lx + ly * ly + lz * lz) for lx, ly, lz, _, _ in prim[9:13].tolist()]
             leg = 0.5 * (((lens[0] + lens[1]) + lens[2]) + lens[3])
             rest_h = float(REST_OFFSETS[HB.Hips, 1])
             height = (ys[0] - min(ys[1:])) / max(leg * 1.06, 1e-3)

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..frames import HumanBone as HB
-from .quat import EXT3, arc, basis, basis_e, cross_e, extend, qconj, qrot
+from .quat import EXT3, arc, basis, basis_1, cross_e, extend, qconj, qrot
 
 __all__ = ["FINGER_BONES", "HandSolver"]
 
@@ -78,7 +78,8 @@ class HandSolver:
     def solve(self, world_mp: F64) -> tuple[F64, F64]:
         """(:meth:`frames`, :meth:`fingers`) of stacked world landmarks (2, 21, 3), fused (module doc)."""
         sv = _SEG_MAT @ (world_mp @ _FLIP_EXT)  # (2, 17, 5)
-        g: F64 = basis_e(sv[:, 0], sv[:, 1]) @ _REST_BT
+        (pl, sl), (pr, sr) = sv[:, :2, :3].tolist()
+        g: F64 = np.array([basis_1(pl, sl), basis_1(pr, sr)]) @ _REST_BT  # two frames: plain floats
         # segment directions in the hand frame, Gᵀ d, extended: (2, 15, 5) -> (2, 3 levels, 5, 5)
         d = sv[:, 2:, :3] @ (g @ EXT3)
         d /= np.maximum(np.sqrt(np.vecdot(d[..., :3], d[..., :3])), 1e-9)[..., None]

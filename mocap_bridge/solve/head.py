@@ -36,16 +36,23 @@ def head_from_matrix(matrix: npt.ArrayLike, neutral_r: F64, neutral_t: F64) -> t
     Plain float arithmetic on one 4×4 (a few µs; the numpy form costs ~10× that in call overhead).
     """
     m = np.asarray(matrix, dtype=np.float64).tolist()
-    r0, r1, r2 = m[0], m[1], m[2]
+    (a00, a01, a02, tx), (a10, a11, a12, ty), (a20, a21, a22, tz) = m[0], m[1], m[2]
     # drop any uniform/axis scale: unit columns
-    s = [math.sqrt(r0[j] * r0[j] + r1[j] * r1[j] + r2[j] * r2[j]) for j in range(3)]
-    r = [[r0[j] / s[j] for j in range(3)], [r1[j] / s[j] for j in range(3)], [r2[j] / s[j] for j in range(3)]]
-    n = neutral_r.tolist()
-    t0 = neutral_t.tolist()
-    dt = [r0[3] * 0.01 - t0[0], r1[3] * 0.01 - t0[1], r2[3] * 0.01 - t0[2]]
+    s0 = math.sqrt(a00 * a00 + a10 * a10 + a20 * a20)
+    s1 = math.sqrt(a01 * a01 + a11 * a11 + a21 * a21)
+    s2 = math.sqrt(a02 * a02 + a12 * a12 + a22 * a22)
+    r = ((a00 / s0, a01 / s1, a02 / s2), (a10 / s0, a11 / s1, a12 / s2), (a20 / s0, a21 / s1, a22 / s2))
+    (n00, n01, n02), (n10, n11, n12), (n20, n21, n22) = neutral_r.tolist()
+    t0x, t0y, t0z = neutral_t.tolist()
+    dx, dy, dz = tx * 0.01 - t0x, ty * 0.01 - t0y, tz * 0.01 - t0z
     # rel = R0ᵀ r, pos = R0ᵀ (t − t0)
-    rel = [[n[0][i] * r[0][j] + n[1][i] * r[1][j] + n[2][i] * r[2][j] for j in range(3)] for i in range(3)]
-    pos = [n[0][i] * dt[0] + n[1][i] * dt[1] + n[2][i] * dt[2] for i in range(3)]
+    r0, r1, r2 = r
+    rel = [
+        [n00 * r0[j] + n10 * r1[j] + n20 * r2[j] for j in (0, 1, 2)],
+        [n01 * r0[j] + n11 * r1[j] + n21 * r2[j] for j in (0, 1, 2)],
+        [n02 * r0[j] + n12 * r1[j] + n22 * r2[j] for j in (0, 1, 2)],
+    ]
+    pos = [n00 * dx + n10 * dy + n20 * dz, n01 * dx + n11 * dy + n21 * dz, n02 * dx + n12 * dy + n22 * dz]
     return from_matrix_1(rel), np.array(pos)
 
 

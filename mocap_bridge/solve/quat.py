@@ -17,12 +17,14 @@ __all__ = [
     "IDENTITY",
     "arc",
     "basis",
+    "basis_1",
     "basis_e",
     "cross",
     "cross_e",
     "extend",
     "from_matrix",
     "from_matrix_1",
+    "from_rotation_matrix",
     "nlerp",
     "normalize",
     "qconj",
@@ -129,6 +131,22 @@ def from_matrix(m: F64) -> F64:
     if w.min() < 1e-3:
         q = np.where((w < 1e-3)[:, None], _shepperd(flat.reshape(-1, 3, 3)), q)
     return normalize(q).reshape((*shape, 4))
+
+
+def from_rotation_matrix(m: F64) -> F64:
+    """:func:`from_matrix` of (n, 3, 3) matrices orthonormal to rounding, without the final
+    normalisation (the copysign magnitudes are then unit to ~1e-16 already)."""
+    r = m.reshape(-1, 9) @ _FM
+    q = r[:, :4]
+    q += 1.0
+    np.maximum(q, 0.0, out=q)
+    np.sqrt(q, out=q)
+    q *= 0.5
+    np.copysign(q[:, :3], r[:, 4:], out=q[:, :3])
+    w = q[:, 3]
+    if w.min() < 1e-3:
+        return normalize(np.where((w < 1e-3)[:, None], _shepperd(m.reshape(-1, 3, 3)), q))
+    return q
 
 
 def _shepperd(m: F64) -> F64:
@@ -312,3 +330,19 @@ def qpow_1(q: F64 | list[float], s: float) -> list[float]:
     h2 = half * s
     sh = math.sin(h2)
     return [x / d * sh, y / d * sh, z / d * sh, math.cos(h2)]
+
+
+def basis_1(p: list[float], s: list[float], eps: float = 1e-12) -> list[list[float]]:
+    """:func:`basis` of one pair of 3-vectors, as nested lists (rows of the 3×3 frame)."""
+    px, py, pz = p[0], p[1], p[2]
+    n = max(math.sqrt(px * px + py * py + pz * pz), eps)
+    px, py, pz = px / n, py / n, pz / n
+    d = s[0] * px + s[1] * py + s[2] * pz
+    sx, sy, sz = s[0] - d * px, s[1] - d * py, s[2] - d * pz
+    n = max(math.sqrt(sx * sx + sy * sy + sz * sz), eps)
+    sx, sy, sz = sx / n, sy / n, sz / n
+    return [
+        [px, sx, py * sz - pz * sy],
+        [py, sy, pz * sx - px * sz],
+        [pz, sz, px * sy - py * sx],
+    ]
