@@ -87,7 +87,7 @@ class Gate:
         """Gate ``live`` (n, k) with per-channel ``valid`` (n,) at ``t_ms``; returns (n, k)."""
         lv = np.asarray(live, dtype=np.float64).reshape(self.rest.shape)
         changed = valid != self._valid
-        if changed.any():
+        if np.count_nonzero(changed):  # (count_nonzero: a fraction of .any()'s call cost)
             self._from = np.where(changed[:, None], self._out, self._from)
             self._t_event = np.where(changed, t_ms, self._t_event)
             self._valid = valid.copy()
@@ -108,20 +108,24 @@ class Gate:
         if self.quaternion:
             # slerp on the short arc, so the angle follows the smoothstep exactly
             d = np.vecdot(frm, target)
-            tgt = target * np.where(d < 0.0, -1.0, 1.0)[:, None]
-            if not ((w > 0.0) & (w < 1.0)).any():
-                # Every weight is 0 (held) or 1 (live or at rest): slerp gives exactly the
-                # endpoint (sin(0) = 0, sin(h)/sin(h) = 1), so only the normalisation remains.
-                q = tgt if w.min() == 1.0 else np.where(w == 1.0, tgt, frm)
+            sign = np.where(d < 0.0, -1.0, 1.0)
+            if np.count_nonzero(w == 1.0) == w.size:
+                # Live or at rest everywhere: slerp returns its endpoint exactly (sin(0) = 0,
+                # sin(h)/sin(h) = 1); x·(±1)/n = x/(±n), so one division does sign and norm.
+                out = target / (np.sqrt(np.vecdot(target, target)) * sign)[:, None]
             else:
-                half = np.arccos(np.minimum(np.abs(d), 1.0))[:, None]
-                sin_h = np.sin(half)
-                small = sin_h < 1e-6
-                safe = np.where(small, 1.0, sin_h)
-                w0 = np.where(small, 1.0 - w, np.sin((1.0 - w) * half) / safe)
-                w1 = np.where(small, w, np.sin(w * half) / safe)
-                q = w0 * frm + w1 * tgt
-            out = q / np.sqrt(np.vecdot(q, q))[:, None]
+                tgt = target * sign[:, None]
+                if not np.count_nonzero((w > 0.0) & (w < 1.0)):
+                    q = np.where(w == 1.0, tgt, frm)  # weights 0 (held) or 1: the endpoints
+                else:
+                    half = np.arccos(np.minimum(np.abs(d), 1.0))[:, None]
+                    sin_h = np.sin(half)
+                    small = sin_h < 1e-6
+                    safe = np.where(small, 1.0, sin_h)
+                    w0 = np.where(small, 1.0 - w, np.sin((1.0 - w) * half) / safe)
+                    w1 = np.where(small, w, np.sin(w * half) / safe)
+                    q = w0 * frm + w1 * tgt
+                out = q / np.sqrt(np.vecdot(q, q))[:, None]
         else:
             out = frm + w * (target - frm)
         self._out = out
@@ -141,8 +145,8 @@ class Gate:
 
 def part_state(valid: B, active: B) -> Tracking:
     """OK when every channel is live, LOST when none is live or easing, else PARTIAL."""
-    if valid.all():
+    if np.count_nonzero(valid) == valid.size:
         return Tracking.OK
-    if active.any():
+    if np.count_nonzero(active):
         return Tracking.PARTIAL
     return Tracking.LOST

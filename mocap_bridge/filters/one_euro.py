@@ -88,6 +88,7 @@ class OneEuroFilter:
         self._all_same_t: float | None = None  # fast path: every element last updated at this time
         self._a_d_te = math.nan  # Te of the cached derivative smoothing factor (constant frame rate)
         self._a_d = np.zeros(n)
+        self._params_list = (self._min_cutoff.tolist(), self._beta.tolist(), self._tau_d.tolist())
 
     def reset(self) -> None:
         """Forget every element's history."""
@@ -154,7 +155,7 @@ class OneEuroFilter:
         prevs = (self._raw if self._raw_derivative else self._x).tolist()
         xh_prev = self._x.tolist()
         dxs = self._dx.tolist()
-        mins, betas, taus = self._min_cutoff.tolist(), self._beta.tolist(), self._tau_d.tolist()
+        mins, betas, taus = self._params_list
         out_x, out_dx = [], []
         for i in range(n):
             a_d = te / (te + taus[i])
@@ -258,7 +259,7 @@ class RotationOneEuro:
             a_d = te_s / (te_s + self._tau_d)
         prev = self._q
         d = np.vecdot(prev, qv)
-        qv_al = qv * np.where(d < 0.0, -1.0, 1.0)[:, None]
+        sign = np.where(d < 0.0, -1.0, 1.0)  # q on prev's side of the double cover
         cos_half = np.minimum(np.abs(d), 1.0)
         half = np.arccos(cos_half)  # half the rotation angle between prev and q
         speed = 2.0 * half / te_s
@@ -277,11 +278,14 @@ class RotationOneEuro:
         safe = np.where(small, 1.0, sin_h)
         w0 = np.where(small, 1.0 - a, np.sin((1.0 - a) * half) / safe)
         w1 = np.where(small, a, np.sin(a * half) / safe)
-        qh = w0[:, None] * prev + w1[:, None] * qv_al
+        w1 *= sign  # w1 · (±q): the sign is exact either way
+        qh = w0[:, None] * prev
+        qh += w1[:, None] * qv
         qh /= np.sqrt(np.vecdot(qh, qh))[:, None]
-        out = np.where(upd[:, None], qh, qv)
+        np.copyto(qh, qv, where=~upd[:, None])  # fresh, absent, stale: pass through
+        out: F64 = qh
         keep = upd | fresh
-        self._q = np.where(keep[:, None], out, self._q)
+        np.copyto(self._q, out, where=keep[:, None])
         self._speed = np.where(upd, edx, np.where(fresh, 0.0, self._speed))
         if last is not None and t > last:
             # every element either updated/initialised now, or reset (absent)

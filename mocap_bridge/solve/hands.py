@@ -87,7 +87,7 @@ class HandSolver:
         u, k, x, q = self._u, self._k, self._x, self._q
         u[:, 1:] = d[:, :2]
         c = np.vecdot(u[..., :3], d[..., :3])  # (2, 3, 5) cosines
-        if bool((c < _ANTI_COS).any()):
+        if np.count_nonzero(c < _ANTI_COS):
             return g, self.fingers(world_mp, g)
         cross_e(u, d, out=k[..., :3])
         extend(k)

@@ -376,7 +376,7 @@ class RigSolver:
         else:
             face_state = Tracking.LOST
         core = self._body_core & _NOT_HAND
-        if s.body.enabled and core.any():
+        if s.body.enabled and np.count_nonzero(core):
             body_state = part_state(rvalid[1:][core], ractive[1:][core])
         else:
             body_state = Tracking.LOST
