@@ -84,7 +84,7 @@ _R_POSE_W = slice(_N_LM, _N_LM + _N_POSE)
 _R_HAND_W = (slice(_R_POSE_W.stop, _R_POSE_W.stop + _N_HAND),
              slice(_R_POSE_W.stop + _N_HAND, _R_POSE_W.stop + 2 * _N_HAND))  # fmt: skip
 _BBOX_STARTS = np.array([_R_POSE.start, _R_FACE.start, _R_HAND[0].start, _R_HAND[1].start])
-_BBOX_PART = np.repeat(np.arange(4), [_N_POSE * 3, _N_FACE * 3, _N_HAND * 3, _N_HAND * 3])  # element -> part
+_BBOX_SLICES = tuple(slice(3 * r.start, 3 * r.stop) for r in (_R_POSE, _R_FACE, *_R_HAND))  # packed elements
 _LABELS = ("Left", "Right")
 
 # Scalar gate channels: 52 blendshapes, 4 eye angles, 3 head position, 3 hips position.
@@ -112,7 +112,7 @@ def _params(n: int, p: OneEuroParams) -> tuple[F64, F64, F64]:
     return np.full(n, p.min_cutoff), np.full(n, p.beta), np.full(n, p.d_cutoff)
 
 
-def _inv_sizes(lm3: F64) -> F64:
+def _inv_sizes(lm3: F64) -> list[float]:
     """1 / object size of pose, face, left and right hand from the (553, 3) normalised block.
 
     MediaPipe's object-scale rule: the mean of the bounding-box width and height. The extents are
@@ -120,13 +120,13 @@ def _inv_sizes(lm3: F64) -> F64:
     those float32 values exactly), then averaged in float64.
     """
     xy = lm3[:_N_LM, :2]
-    ext = np.maximum.reduceat(xy, _BBOX_STARTS, axis=0) - np.minimum.reduceat(xy, _BBOX_STARTS, axis=0)
-    e = ext.astype(np.float32).tolist()
+    ext = np.maximum.reduceat(xy, _BBOX_STARTS, axis=0)
+    ext -= np.minimum.reduceat(xy, _BBOX_STARTS, axis=0)
     inv = []
-    for w, h in e:
+    for w, h in ext.astype(np.float32).tolist():
         size = 0.5 * (w + h)
         inv.append(1.0 / size if size > 1e-6 else 0.0)
-    return np.array(inv)
+    return inv
 
 
 class RigSolver:
@@ -225,7 +225,8 @@ class RigSolver:
         if key != self._present_key:
             self._set_present(key)
         vs = self._vscale
-        np.take(_inv_sizes(lm3), _BBOX_PART, out=vs[: _BBOX_PART.size])
+        for sl, inv in zip(_BBOX_SLICES, _inv_sizes(lm3), strict=True):
+            vs[sl] = inv
         x = self._packed
         filt = self._lm_filter(
             x, frame.t_ms * 1e-3, present=None if self._all_present else self._present, value_scale=vs

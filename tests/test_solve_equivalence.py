@@ -1,0 +1,328 @@
+"""The solver's fast paths against their reference forms (the per-frame path was rewritten for speed).
+
+* Fused hand solve (``HandSolver.solve``) vs the level-by-level ``frames`` + ``fingers``.
+* ``BodySolver.solve`` vs ``BodySolver._solve_reference`` (the original step-by-step solve).
+* A whole ``RigSolver`` on synthetic frames with parts coming and going vs the same solver wired
+  to the reference hand/body paths.
+* Float and extended-vector kernels in ``quat`` vs their numpy forms; the float head pose vs the
+  numpy formula it replaced.
+* ``Gate`` and ``RotationOneEuro`` vs the plain (pre-fast-path) algorithms, copied below; the
+  float path of small ``OneEuroFilter`` vs its vectorised path.
+
+Quaternions are compared up to sign (q and −q are the same rotation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+from synth import face_obs, flat_hand_internal, frame, hand_obs, pose_obs, tpose_internal
+
+from mocap_bridge.filters.gating import Gate, smoothstep
+from mocap_bridge.filters.one_euro import OneEuroFilter, RotationOneEuro
+from mocap_bridge.frames import HumanBone as HB
+from mocap_bridge.solve import quat
+from mocap_bridge.solve.body import BodySolver
+from mocap_bridge.solve.hands import HandSolver
+from mocap_bridge.solve.head import head_from_matrix
+from mocap_bridge.solve.rig import RigSolver
+from mocap_bridge.solve.settings import SolveSettings
+
+FLIP = np.array([1.0, -1.0, -1.0])
+THUMB_IM_DI = [1, 2, 16, 17]  # rows of the (30, 4) finger output: thumbs' Intermediate and Distal
+
+
+def _qdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-quaternion max component difference, up to sign."""
+    d: np.ndarray = np.minimum(np.abs(a - b), np.abs(a + b)).max(axis=-1)
+    return d
+
+
+def _random_hand(rng: np.random.Generator, side: str) -> np.ndarray:
+    """A flat hand with random finger curls, random orientation and jitter (internal frame)."""
+    p = flat_hand_internal(side)
+    for mcp in (1, 5, 9, 13, 17):
+        for k in range(3):
+            pivot = p[mcp + k].copy()
+            r = Rotation.from_rotvec(rng.normal(0.0, 0.5, 3))
+            p[mcp + k + 1 : mcp + 4] = r.apply(p[mcp + k + 1 : mcp + 4] - pivot) + pivot
+    out: np.ndarray = _rot(rng).apply(p) + rng.normal(0.0, 0.002, p.shape)
+    return out
+
+
+def _rot(rng: np.random.Generator) -> Rotation:
+    return Rotation.random(random_state=int(rng.integers(1 << 30)))
+
+
+def _random_pose(rng: np.random.Generator) -> np.ndarray:
+    p = tpose_internal() + rng.normal(0.0, 0.05, (33, 3))
+    out: np.ndarray = Rotation.from_euler("y", rng.uniform(-0.6, 0.6)).apply(p)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- hands
+def test_fused_hand_solve_matches_level_by_level() -> None:
+    rng = np.random.default_rng(1)
+    hs = HandSolver()
+    for _ in range(200):
+        w = np.stack((_random_hand(rng, "Left"), _random_hand(rng, "Right"))) * FLIP
+        ref_frames = hs.frames(w)
+        ref = hs.fingers(w, ref_frames)
+        frames, fingers = hs.solve(w)
+        assert np.abs(frames - ref_frames).max() < 1e-12
+        d = _qdiff(fingers, ref)
+        others = np.delete(d, THUMB_IM_DI)
+        assert others.max() < 1e-10
+        # the reference's thumb rest direction (0.7071, 0, 0.7071) is 1e-5 short of unit length
+        assert d[THUMB_IM_DI].max() < 2e-5
+
+
+def test_antiparallel_finger_takes_the_reference_path() -> None:
+    p = flat_hand_internal("Left")
+    p[8] = p[7] - (p[7] - p[6])  # index tip folded straight back onto the DIP -> PIP segment
+    w = np.stack((p, flat_hand_internal("Right"))) * FLIP
+    hs = HandSolver()
+    _, fingers = hs.solve(w)
+    assert np.array_equal(fingers, hs.fingers(w, hs.frames(w)))
+    assert np.allclose(np.linalg.norm(fingers, axis=1), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------- body
+@pytest.mark.parametrize("upper", [False, True])
+def test_body_solve_matches_reference(upper: bool) -> None:
+    rng = np.random.default_rng(2 + upper)
+    bs = BodySolver(upper_body=upper)
+    for _ in range(150):
+        world = (_random_pose(rng) * FLIP).astype(np.float32)
+        ok = rng.random(33) > 0.15
+        head = _rot(rng).as_quat() if rng.random() < 0.5 else None
+        hands = tuple(_rot(rng).as_matrix() if rng.random() < 0.5 else None for _ in range(2))
+        kw = {"head_global": head, "hand_frames": hands}
+        rot, valid, hips = bs.solve(world, ok, **kw)  # type: ignore[arg-type]
+        r_rot, r_valid, r_hips = bs._solve_reference(world, ok, **kw)  # type: ignore[arg-type]
+        assert _qdiff(rot, r_rot).max() < 1e-9
+        assert np.array_equal(valid, r_valid)
+        assert np.abs(hips - r_hips).max() < 1e-12
+
+
+# ---------------------------------------------------------------------------------------------- rig
+class _ReferenceHands(HandSolver):
+    def solve(self, world_mp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        frames = self.frames(world_mp)
+        return frames, self.fingers(world_mp, frames)
+
+
+class _ReferenceBody(BodySolver):
+    solve = BodySolver._solve_reference
+
+
+def _synthetic_stream(rng: np.random.Generator, n: int) -> list:  # type: ignore[type-arg]
+    frames = []
+    for i in range(n):
+        pose = pose_obs(_random_pose(rng), vis=0.99) if rng.random() > 0.1 else None
+        m = np.eye(4)
+        m[:3, :3] = Rotation.from_rotvec(rng.normal(0.0, 0.2, 3)).as_matrix()
+        m[:3, 3] = (rng.normal(0.0, 2.0), rng.normal(0.0, 2.0), -50.0 + rng.normal(0.0, 2.0))
+        face = face_obs(rng.uniform(0.0, 1.0, 52), m) if rng.random() > 0.1 else None
+        hands = [hand_obs(s, _random_hand(rng, s)) for s in ("Left", "Right") if rng.random() > 0.2]
+        frames.append(frame(i, 33 * i, pose=pose, face=face, hands=hands))
+    return frames
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_rig_solver_matches_reference_paths(smooth: bool) -> None:
+    s = SolveSettings()
+    s = dataclasses.replace(s, smoothing=dataclasses.replace(s.smoothing, enabled=smooth))
+    fast, ref = RigSolver(s), RigSolver(s)
+    ref._hands = _ReferenceHands()
+    ref._body = _ReferenceBody(upper_body=s.upper_body)
+    for f in _synthetic_stream(np.random.default_rng(4), 120):
+        a, b = fast.solve(f), ref.solve(f)
+        assert _qdiff(a.bone_rotations, b.bone_rotations).max() < 1e-4  # thumbs, see above
+        assert _qdiff(a.head_rotation, b.head_rotation) < 1e-12
+        assert np.array_equal(a.bone_valid, b.bone_valid)
+        assert np.abs(a.blendshapes - b.blendshapes).max() == 0.0
+        assert np.abs(a.hips_position - b.hips_position).max() < 1e-12
+        assert (a.face_state, a.body_state, a.hand_states) == (b.face_state, b.body_state, b.hand_states)
+
+
+# ---------------------------------------------------------------------------------------------- quat
+def test_float_and_extended_kernels_match_numpy_forms() -> None:
+    rng = np.random.default_rng(5)
+    q = Rotation.random(50, random_state=5).as_quat()
+    m = Rotation.from_quat(q).as_matrix()
+    for i in range(50):
+        assert np.abs(quat.to_matrix_1(q[i]) - quat.to_matrix(q[i])).max() < 1e-15
+        # (numpy's form sums the diagonal in another order: rounding, amplified by sqrt near 0)
+        assert _qdiff(quat.from_matrix_1(m[i].tolist()), quat.from_matrix(m[i])) < 1e-12
+        s = float(rng.uniform(0.0, 1.0))
+        assert np.abs(np.array(quat.qpow_1(q[i], s)) - quat.qpow(q[i], s)).max() < 1e-12
+    assert _qdiff(quat.from_rotation_matrix(m), quat.from_matrix(m)).max() < 1e-15
+    assert _qdiff(quat.from_matrix(m), q).max() < 1e-12
+    a, b = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
+    ae, be = a @ quat.EXT3, b @ quat.EXT3
+    assert np.array_equal(quat.cross_e(ae, be), quat.cross(a, b))
+    assert np.abs(quat.basis_e(ae, be) - quat.basis(a, b)).max() < 1e-15
+    for i in range(20):
+        b1 = np.array(quat.basis_1(a[i].tolist(), b[i].tolist()))
+        assert np.abs(b1 - quat.basis(a[i], b[i])).max() < 1e-15
+
+
+def _head_numpy(matrix: np.ndarray, neutral_r: np.ndarray, neutral_t: np.ndarray) -> tuple[np.ndarray, ...]:
+    r = matrix[:3, :3]
+    r = r / np.sqrt(np.einsum("ij,ij->j", r, r))
+    return quat.from_matrix(neutral_r.T @ r), neutral_r.T @ (matrix[:3, 3] * 0.01 - neutral_t)
+
+
+def test_float_head_pose_matches_numpy_formula() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(100):
+        m = np.eye(4)
+        m[:3, :3] = _rot(rng).as_matrix() * rng.uniform(0.9, 1.1, 3)
+        m[:3, 3] = rng.normal(0.0, 20.0, 3)
+        nr = _rot(rng).as_matrix()
+        nt = rng.normal(0.0, 0.3, 3)
+        q, p = head_from_matrix(m, nr, nt)
+        rq, rp = _head_numpy(m, nr, nt)
+        assert _qdiff(q, rq) < 1e-14 and np.abs(p - rp).max() < 1e-14
+
+
+# ---------------------------------------------------------------------------------------------- filters
+class _PlainGate:
+    """The gate's algorithm without shortcuts (as before the fast paths)."""
+
+    def __init__(self, rest: np.ndarray, hold: float, release: float, reacq: float, quaternion: bool) -> None:
+        self.rest, self.q = rest.copy(), quaternion
+        n = rest.shape[0]
+        self.hold, self.release, self.reacq = np.full(n, hold), np.full(n, release), np.full(n, reacq)
+        self.frm, self.out = rest.copy(), rest.copy()
+        self.t_event, self.valid = np.full(n, -np.inf), np.zeros(n, bool)
+
+    def __call__(self, live: np.ndarray, valid: np.ndarray, t: float) -> np.ndarray:
+        changed = valid != self.valid
+        if changed.any():
+            self.frm = np.where(changed[:, None], self.out, self.frm)
+            self.t_event = np.where(changed, t, self.t_event)
+            self.valid = valid.copy()
+        age = t - self.t_event
+        on, off = smoothstep(age / self.reacq), smoothstep((age - self.hold) / self.release)
+        w = np.where(valid, on, off)[:, None]
+        target = np.where(valid[:, None], live, self.rest)
+        if self.q:
+            d = np.einsum("ij,ij->i", self.frm, target)
+            tgt = target * np.where(d < 0.0, -1.0, 1.0)[:, None]
+            half = np.arccos(np.minimum(np.abs(d), 1.0))[:, None]
+            sin_h = np.sin(half)
+            small = sin_h < 1e-6
+            safe = np.where(small, 1.0, sin_h)
+            w0 = np.where(small, 1.0 - w, np.sin((1.0 - w) * half) / safe)
+            w1 = np.where(small, w, np.sin(w * half) / safe)
+            qq = w0 * self.frm + w1 * tgt
+            out = qq / np.sqrt(np.einsum("ij,ij->i", qq, qq))[:, None]
+        else:
+            out = self.frm + w * (target - self.frm)
+        self.out = out
+        res: np.ndarray = out.copy()
+        return res
+
+
+@pytest.mark.parametrize("quaternion", [False, True])
+def test_gate_matches_plain_algorithm(quaternion: bool) -> None:
+    rng = np.random.default_rng(7)
+    n = 12
+    rest = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)) if quaternion else np.zeros((n, 1))
+    g = Gate(rest, hold_ms=100.0, release_ms=200.0, reacquire_ms=80.0, quaternion=quaternion)
+    ref = _PlainGate(rest, 100.0, 200.0, 80.0, quaternion)
+    valid = np.ones(n, bool)
+    for i in range(300):
+        if rng.random() < 0.1:  # long steady stretches in between, as in real streams
+            valid = rng.random(n) > 0.3
+        live = Rotation.random(n, random_state=i).as_quat() if quaternion else rng.normal(size=(n, 1))
+        a, b = g(live, valid, 33.0 * i), ref(live, valid, 33.0 * i)
+        if quaternion:
+            assert np.abs(a - b).max() < 1e-15  # same sign too
+        else:
+            assert np.array_equal(a, b)
+
+
+def _plain_rotation_filter(n: int, beta: float):  # type: ignore[no-untyped-def]
+    """RotationOneEuro's algorithm without the scalar-Te fast path (as before it)."""
+    st = {"q": np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)), "speed": np.zeros(n), "t": np.full(n, np.nan)}
+    tau_d = 1.0 / (2.0 * math.pi * 1.0)
+
+    def call(q: np.ndarray, t: float, present: np.ndarray) -> np.ndarray:
+        te = t - st["t"]
+        with np.errstate(invalid="ignore"):
+            fresh = present & np.isnan(te)
+            upd = present & (te > 0.0)
+        te_s = np.where(upd, te, 1.0)
+        prev = st["q"]
+        d = np.einsum("ij,ij->i", prev, q)
+        q_al = q * np.where(d < 0.0, -1.0, 1.0)[:, None]
+        half = np.arccos(np.minimum(np.abs(d), 1.0))
+        speed = 2.0 * half / te_s
+        edx = st["speed"] + te_s / (te_s + tau_d) * (speed - st["speed"])
+        a = te_s / (te_s + 1.0 / (2.0 * math.pi * (1.0 + beta * edx)))
+        sin_h = np.sin(half)
+        small = sin_h < 1e-6
+        safe = np.where(small, 1.0, sin_h)
+        w0 = np.where(small, 1.0 - a, np.sin((1.0 - a) * half) / safe)
+        w1 = np.where(small, a, np.sin(a * half) / safe)
+        qh = w0[:, None] * prev + w1[:, None] * q_al
+        qh = qh / np.sqrt(np.einsum("ij,ij->i", qh, qh))[:, None]
+        out = np.where(upd[:, None], qh, q)
+        st["q"] = np.where((upd | fresh)[:, None], out, st["q"])
+        st["speed"] = np.where(upd, edx, np.where(fresh, 0.0, st["speed"]))
+        st["t"] = np.where(upd | fresh, t, np.where(present, st["t"], np.nan))
+        return out
+
+    return call
+
+
+def test_rotation_filter_matches_plain_algorithm() -> None:
+    rng = np.random.default_rng(8)
+    n = 10
+    f, ref = RotationOneEuro(n, 1.0, 0.7), _plain_rotation_filter(n, 0.7)
+    present = np.ones(n, bool)
+    t = 0.0
+    for i in range(300):
+        if rng.random() < 0.1:
+            present = rng.random(n) > 0.3
+        t += 0.033 if rng.random() > 0.03 else -0.01  # the odd stale timestamp
+        q = Rotation.from_rotvec(0.3 * np.sin(0.1 * i + np.arange(n))[:, None] * np.ones(3)).as_quat()
+        a, b = f(q, t, present=present), ref(q, t, present)
+        assert np.abs(a - b).max() < 1e-12  # last-ulp normalisation differences fed back
+
+
+def test_small_one_euro_matches_vectorised_path() -> None:
+    rng = np.random.default_rng(9)
+    small, big = OneEuroFilter(3, 0.5, 20.0, 1.0), OneEuroFilter(12, 0.5, 20.0, 1.0)
+    for i in range(100):
+        x = rng.normal(size=3)
+        a = small(x, i / 30.0)
+        b = big(np.concatenate((x, np.zeros(9))), i / 30.0)
+        assert np.array_equal(a, b[:3])
+
+
+def test_raw_derivative_does_not_alias_a_refilled_buffer() -> None:
+    """The filter keeps its own copy of the previous raw value (RigSolver refills one buffer)."""
+    a = OneEuroFilter(20, 1.0, 10.0, raw_derivative=True)
+    b = OneEuroFilter(20, 1.0, 10.0, raw_derivative=True)
+    buf = np.zeros(20)
+    for i in range(6):
+        buf[:] = float(i)
+        assert np.array_equal(a(buf, i / 30.0), b(buf.copy(), i / 30.0))
+
+
+def test_fast_path_quaternions_stay_unit_and_thumbs_are_tracked() -> None:
+    """Sanity on the fused path's output: unit quaternions, driven fingers, HumanBone order."""
+    s = RigSolver(SolveSettings())
+    for i, f in enumerate(_synthetic_stream(np.random.default_rng(10), 30)):
+        rig = s.solve(f)
+        assert np.allclose(np.linalg.norm(rig.bone_rotations, axis=1), 1.0, atol=1e-12)
+        if i > 10 and f.hand("Left") is not None:
+            assert rig.bone_valid[HB.LeftThumbDistal]
