@@ -298,6 +298,50 @@ def test_rotation_filter_matches_plain_algorithm() -> None:
         assert np.abs(a - b).max() < 1e-12  # last-ulp normalisation differences fed back
 
 
+def _plain_one_euro(n: int, mc: float, beta: float):  # type: ignore[no-untyped-def]
+    """OneEuroFilter's general path alone (every call through per-element Te)."""
+    st = {"x": np.zeros(n), "dx": np.zeros(n), "t": np.full(n, np.nan)}
+    tau_d = 1.0 / (2.0 * math.pi * 1.0)
+
+    def call(x: np.ndarray, t: float, present: np.ndarray, vs: np.ndarray) -> np.ndarray:
+        te = t - st["t"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fresh = present & np.isnan(te)
+            upd = present & (te > 0.0)
+            te_s = np.where(upd, te, 1.0)
+            dx = (x - st["x"]) * (vs / te_s)
+            edx = st["dx"] + te_s / (te_s + tau_d) * (dx - st["dx"])
+            a = te_s / (te_s + 1.0 / (2.0 * math.pi * (mc + beta * np.abs(edx))))
+            xh = st["x"] + a * (x - st["x"])
+        out = np.where(upd, xh, x)
+        st["x"] = np.where(upd | fresh, out, st["x"])
+        st["dx"] = np.where(upd, edx, np.where(fresh, 0.0, st["dx"]))
+        st["t"] = np.where(upd | fresh, t, np.where(present, st["t"], np.nan))
+        res: np.ndarray = out
+        return res
+
+    return call
+
+
+def test_one_euro_with_absent_parts_matches_plain_algorithm() -> None:
+    rng = np.random.default_rng(11)
+    n = 40
+    f, ref = OneEuroFilter(n, 0.5, 20.0, 1.0), _plain_one_euro(n, 0.5, 20.0)
+    present = np.ones(n, bool)
+    t = 0.0
+    for i in range(300):
+        r = rng.random()
+        if r < 0.1:
+            present = np.repeat(rng.random(4) > 0.3, n // 4)  # parts come and go
+        t += 0.033 if rng.random() > 0.03 else -0.01
+        x = np.sin(0.05 * i + np.arange(n)) + rng.normal(0.0, 0.01, n)
+        vs = np.repeat(rng.uniform(1.0, 3.0, 4), n // 4)
+        p = None if present.all() and r > 0.5 else present
+        a = f(x, t, present=p, value_scale=vs)
+        b = ref(x, t, present, vs)
+        assert np.array_equal(a, b)
+
+
 def test_small_one_euro_matches_vectorised_path() -> None:
     rng = np.random.default_rng(9)
     small, big = OneEuroFilter(3, 0.5, 20.0, 1.0), OneEuroFilter(12, 0.5, 20.0, 1.0)

@@ -89,11 +89,16 @@ class OneEuroFilter:
         self._a_d_te = math.nan  # Te of the cached derivative smoothing factor (constant frame rate)
         self._a_d = np.zeros(n)
         self._params_list = (self._min_cutoff.tolist(), self._beta.tolist(), self._tau_d.tolist())
+        self._common_t: float | None = None  # every element with a history was updated at this time
+        self._live = np.zeros(n, dtype=bool)  # elements with a history (``_t`` not NaN)
+        self._all_live = np.ones(n, dtype=bool)  # (never written)
 
     def reset(self) -> None:
         """Forget every element's history."""
         self._t.fill(np.nan)
         self._all_same_t = None
+        self._common_t = None
+        self._live = np.zeros(self.n, dtype=bool)
 
     def __call__(
         self,
@@ -139,7 +144,8 @@ class OneEuroFilter:
             self._dx = edx
             if self._raw_derivative:
                 self._raw = xv.copy()  # never alias the caller's buffer (it may be refilled in place)
-            self._all_same_t = t
+            self._all_same_t = self._common_t = t
+            self._live = self._all_live
             self._t.fill(t)
             return xh.copy()
         return self._general(xv, t, present, value_scale)
@@ -170,7 +176,8 @@ class OneEuroFilter:
         self._dx = np.array(out_dx)
         if self._raw_derivative:
             self._raw = xv.copy()
-        self._all_same_t = t
+        self._all_same_t = self._common_t = t
+        self._live = self._all_live
         self._t.fill(t)
         return xh.copy()
 
@@ -182,25 +189,50 @@ class OneEuroFilter:
         value_scale: float | npt.ArrayLike,
     ) -> F64:
         pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
-        te = t - self._t  # NaN where uninitialised
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fresh = pres & np.isnan(te)
-            upd = pres & (te > 0.0)
-            te_s = np.where(upd, te, 1.0)
-            prev = self._raw if self._raw_derivative else self._x
-            a_d = te_s / (te_s + self._tau_d)
-            dx = (xv - prev) * (np.asarray(value_scale) / te_s)
+        prev = self._raw if self._raw_derivative else self._x
+        common = self._common_t
+        te_s: F64 | float
+        if common is not None and t > common:
+            # Every element with a history was last updated at ``common`` (the previous call
+            # updated or reset them all): one scalar Te, and live/absent decide upd/fresh.
+            te = t - common
+            live = self._live
+            upd = pres & live
+            fresh = pres & ~live
+            te_s = te
+            if te != self._a_d_te:
+                self._a_d = te / (te + self._tau_d)
+                self._a_d_te = te
+            a_d = self._a_d
+            dx = (xv - prev) * (np.asarray(value_scale) / te)
             edx = self._dx + a_d * (dx - self._dx)
             cutoff = self._min_cutoff + self._beta * np.abs(edx)
             a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
             xh = self._x + a * (xv - self._x)
+        else:
+            te_a = t - self._t  # NaN where uninitialised
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fresh = pres & np.isnan(te_a)
+                upd = pres & (te_a > 0.0)
+                te_s = np.where(upd, te_a, 1.0)
+                a_d = te_s / (te_s + self._tau_d)
+                dx = (xv - prev) * (np.asarray(value_scale) / te_s)
+                edx = self._dx + a_d * (dx - self._dx)
+                cutoff = self._min_cutoff + self._beta * np.abs(edx)
+                a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
+                xh = self._x + a * (xv - self._x)
         out = np.where(upd, xh, xv)  # fresh, stale-timestamp and absent elements pass through
-        self._x = np.where(upd | fresh, out, self._x)
+        keep = upd | fresh
+        self._x = np.where(keep, out, self._x)
         self._dx = np.where(upd, edx, np.where(fresh, 0.0, self._dx))
         if self._raw_derivative:
-            self._raw = np.where(upd | fresh, xv, self._raw)
-        self._t = np.where(upd | fresh, t, np.where(pres, self._t, np.nan))
-        self._all_same_t = t if bool(np.all(upd | fresh)) else None
+            self._raw = np.where(keep, xv, self._raw)
+        self._t = np.where(keep, t, np.where(pres, self._t, np.nan))
+        n_keep = np.count_nonzero(keep)
+        self._all_same_t = t if n_keep == self.n else None
+        # the scalar-Te path holds next time when no present element was left stale
+        self._common_t = t if n_keep == np.count_nonzero(pres) else None
+        self._live = keep
         return out
 
 

@@ -45,7 +45,6 @@ from .quat import (
     qpow_1,
     to_matrix,
     to_matrix_1,
-    unit_e,
 )  # fmt: skip
 
 __all__ = ["N_BONES", "PARENT", "REST_OFFSETS", "BodySolver"]
@@ -303,17 +302,16 @@ class BodySolver:
         sec[_LOWER[2:]] = ref[2:]
         # Forearm twist (pronation) follows the hand's thumb side when the hand is seen, so the
         # wrist only flexes/deviates (Unity's Hand bone has no twist muscle); else the elbow hinge.
-        side = np.empty((2, 5))
+        # (The reference normalises these first; the Gram-Schmidt below makes the length irrelevant.)
         for i in range(2):
             hf = hands[i]
             if hf is not None:
-                side[i, :3] = hf[:, 2]
-                side[i, 3:] = hf[:2, 2]
+                sec[5 + i, :3] = hf[:, 2]
+                sec[5 + i, 3:] = hf[:2, 2]
             elif joint_ok[(L_INDEX, R_INDEX)[i]] and joint_ok[(L_PINKY, R_PINKY)[i]]:
-                side[i] = sec[7 + i]
+                sec[5 + i] = sec[7 + i]
             else:
-                side[i] = ref[i]
-        sec[5:7] = unit_e(side, 1e-9)
+                sec[5 + i] = ref[i]
 
         g = self._gf  # rows 0..14 rewritten below, row 15 the identity
         g[:2] = (_EYE3, tc) if self.upper_body else (th, tc)
