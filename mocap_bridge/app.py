@@ -130,22 +130,24 @@ class _Session:
         if self.assembler is not None:
             self.pipeline.stats.dropped = self.assembler.stats.dropped
 
-    def _on_submit(self, index: int, t_ms: int, parts: tuple[bool, bool, bool]) -> None:
+    def _on_submit(
+        self, index: int, t_ms: int, parts: tuple[bool, bool, bool], sources: tuple[int, int, int]
+    ) -> None:
         assert self.assembler is not None and self.loop is not None
         self.pipeline.stats.captured += 1
-        self.assembler.submit(index, t_ms, parts)
+        self.assembler.submit(index, t_ms, parts, sources)
         self.pipeline.stats.dropped = self.assembler.stats.dropped
         delay = max(0.0, (t_ms + self.assembler.deadline_ms - monotonic_ms()) / 1000.0)
         self.loop.call_later(delay + 0.001, self._poll)
 
-    def _on_result(self, part: Part, t_ms: int, payload: Any) -> None:
+    def _on_result(self, part: Part, t_ms: int, payload: Any, source: int) -> None:
         assert self.assembler is not None
-        self._emit(self.assembler.deliver(part, t_ms, payload, monotonic_ms()))
+        self._emit(self.assembler.deliver(part, t_ms, payload, monotonic_ms(), source))
 
-    def _hand_over(self, part: Part, t_ms: int, payload: Any) -> None:
+    def _hand_over(self, part: Part, t_ms: int, payload: Any, source: int) -> None:
         """On a MediaPipe thread: the one thread boundary."""
         assert self.loop is not None
-        self.loop.call_soon_threadsafe(self._on_result, part, t_ms, payload)
+        self.loop.call_soon_threadsafe(self._on_result, part, t_ms, payload, source)
 
     def _poll(self) -> None:
         assert self.assembler is not None
@@ -162,12 +164,12 @@ class _Session:
             for cap in src.frames():
                 if self.stop.is_set() or self._enough(cap.index):
                     break
-                expected = lm.plan()
-                loop.call_soon_threadsafe(self._on_submit, cap.index, cap.t_ms, expected)
+                expected, sources = lm.plan()
+                loop.call_soon_threadsafe(self._on_submit, cap.index, cap.t_ms, expected, sources)
                 accepted = lm.submit(cap.rgb, cap.t_ms, expected)
                 for p in range(3):
                     if expected[p] and not accepted[p]:  # refused: that part is gone for this frame
-                        loop.call_soon_threadsafe(self._on_result, Part(p), cap.t_ms, None)
+                        loop.call_soon_threadsafe(self._on_result, Part(p), cap.t_ms, None, sources[p])
                 if preview is not None:
                     preview.show(cap.rgb)
         finally:

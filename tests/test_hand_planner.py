@@ -57,3 +57,18 @@ def test_planner_without_pose_looks_for_all_hands() -> None:
     planner.observe(None)
     planner.observe(None)
     assert planner.next() == 2
+
+
+def test_planner_narrows_when_the_full_search_keeps_finding_fewer_hands() -> None:
+    """A wrist at the frame's edge looks visible to the pose, but the hand search finds one hand."""
+    planner = HandPlanner(2, settle=3, probe_every=4)
+    planner.observe(pose((0.3, 0.6), (0.7, 0.98)))
+    assert planner.next() == 2
+    for _ in range(3):
+        planner.observe_hands(2, 1)
+    plan = [planner.next() for _ in range(8)]
+    assert plan == [1, 1, 1, 2, 1, 1, 1, 2]  # one hand, probing for two every 4th frame
+    planner.observe_hands(1, 1)  # a one-hand search says nothing about the second hand
+    assert planner.next() == 1
+    planner.observe_hands(2, 2)  # a probe found both: back to two
+    assert planner.next() == 2

@@ -95,8 +95,10 @@ def test_live_stream_accounts_for_every_frame(model_paths: dict[str, Path]) -> N
             now = monotonic_ms()
             emitted.extend((f, now) for f in frames)
 
-        def on_result(part: Part, t: int, payload: object) -> None:
-            loop.call_soon_threadsafe(lambda: take(asm.deliver(part, t, payload, monotonic_ms())))  # type: ignore[arg-type]
+        def on_result(part: Part, t: int, payload: object, source: int) -> None:
+            loop.call_soon_threadsafe(
+                lambda: take(asm.deliver(part, t, payload, monotonic_ms(), source))  # type: ignore[arg-type]
+            )
 
         def on_submit(i: int, t: int) -> None:
             asm.submit(i, t, (True, True, True))

@@ -13,6 +13,8 @@ longer answer. A part can no longer answer when
 * its deadline passed: ``t_ms + deadline_ms`` (capture time, so the bound is on end-to-end latency), or
 * the same landmarker already answered a *later* timestamp: per-landmarker results are ordered, so
   an earlier frame it skipped is gone for good (this resolves drops long before the deadline).
+  "Same landmarker" is the part plus a ``source`` id: the adaptive hand search runs two hand
+  landmarkers, whose answers are ordered each on its own but not with each other.
 
 Resolved frames leave in capture order (a frame never overtakes an earlier one). Because
 per-landmarker results are ordered, a later frame cannot be resolved before an earlier one except
@@ -47,6 +49,7 @@ class _Pending:
     index: int
     t_ms: int
     expected: tuple[bool, bool, bool]
+    sources: tuple[int, int, int]
     answered: list[bool] = field(default_factory=lambda: [False, False, False])
     gone: list[bool] = field(default_factory=lambda: [False, False, False])
     payload: list[Payload] = field(default_factory=lambda: [None, None, ()])
@@ -78,25 +81,30 @@ class Assembler:
         self.stats = AssemblerStats()
         self._pending: dict[int, _Pending] = {}
         self._order: list[int] = []  # pending timestamps, ascending
-        self._last_answer = [-1, -1, -1]  # latest timestamp answered per part
+        self._last_answer: dict[tuple[int, int], int] = {}  # latest timestamp per (part, source)
         self._last_emitted_t = -1
 
     @property
     def pending(self) -> int:
         return len(self._order)
 
-    def submit(self, index: int, t_ms: int, parts: tuple[bool, bool, bool]) -> None:
-        """Register a frame handed to the landmarkers in ``parts`` (pose, face, hands)."""
+    def submit(
+        self, index: int, t_ms: int, parts: tuple[bool, bool, bool], sources: tuple[int, int, int] = (0, 0, 0)
+    ) -> None:
+        """Register a frame handed to the landmarkers in ``parts`` (pose, face, hands); ``sources``
+        names which landmarker of each part got it."""
         if (self._order and t_ms <= self._order[-1]) or t_ms <= self._last_emitted_t:
             raise ValueError(f"timestamps must increase: {t_ms}")
         self.stats.submitted += 1
         if not any(parts):
             self.stats.dropped += 1
             return
-        self._pending[t_ms] = _Pending(index, t_ms, parts)
+        self._pending[t_ms] = _Pending(index, t_ms, parts, sources)
         self._order.append(t_ms)
 
-    def deliver(self, part: Part, t_ms: int, payload: Payload, now_ms: float) -> list[TrackedFrame]:
+    def deliver(
+        self, part: Part, t_ms: int, payload: Payload, now_ms: float, source: int = 0
+    ) -> list[TrackedFrame]:
         """A landmarker answered ``t_ms``; returns the frames that became ready, in order."""
         p = int(part)
         pending = self._pending.get(t_ms)
@@ -112,12 +120,15 @@ class Assembler:
         pending.answered[p] = True
         pending.payload[p] = payload
         pending.result_ms[p] = now_ms
-        if t_ms > self._last_answer[p]:
-            self._last_answer[p] = t_ms
+        key = (p, source)
+        if t_ms > self._last_answer.get(key, -1):
+            self._last_answer[key] = t_ms
             for t in self._order:  # earlier frames this landmarker skipped are gone
                 if t >= t_ms:
                     break
-                self._pending[t].gone[p] = True
+                earlier = self._pending[t]
+                if earlier.sources[p] == source:
+                    earlier.gone[p] = True
         return self.poll(now_ms)
 
     def next_deadline_ms(self) -> float | None:

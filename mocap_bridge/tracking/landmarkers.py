@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 POSE_MODELS = ("lite", "full", "heavy")
 
 Payload = PoseObservation | FaceObservation | tuple[HandObservation, ...] | None
-#: (part, capture timestamp ms, payload); called on a MediaPipe thread in LIVE_STREAM mode.
-ResultHandler = Callable[[Part, int, Payload], None]
+#: (part, capture timestamp ms, payload, source); called on a MediaPipe thread in LIVE_STREAM mode.
+#: ``source`` tells apart landmarkers of the same part (the hand search's num_hands), see Assembler.
+ResultHandler = Callable[[Part, int, Payload, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,10 @@ class HandPlanner:
     look for all hands; pose sees 0 → skip the hand landmarker (probing every ``probe_every``
     frames in case the pose is wrong); 1 → one hand; 2 → two. A new count must hold for
     ``settle`` pose results before it changes the choice, so tracking is not reset by flicker.
-    Pure: fed pose observations, asked per frame.
+
+    The pose can also be too generous (a wrist at the frame's edge, "visible" but cut off): when a
+    search for two hands has found fewer than two ``settle`` times in a row, the planner looks for
+    one and probes for two every ``probe_every`` frames. Pure: fed observations, asked per frame.
     """
 
     def __init__(self, max_hands: int, *, settle: int = 3, probe_every: int = 10) -> None:
@@ -120,6 +124,7 @@ class HandPlanner:
         self._candidate: int | None = None
         self._streak = 0
         self._since_probe = 0
+        self._short = 0  # consecutive full searches that found fewer hands than asked
 
     def observe(self, pose: PoseObservation | None) -> None:
         seen = hands_in_view(pose)
@@ -134,17 +139,27 @@ class HandPlanner:
         if self._streak >= self.settle or (self._current is None and count is not None and count > 0):
             self._current, self._candidate, self._streak = count, None, 0
 
+    def observe_hands(self, requested: int, found: int) -> None:
+        """A hand search for ``requested`` hands found ``found``."""
+        if requested < self.max_hands:
+            return  # a narrower search says nothing about the hands it did not look for
+        self._short = self._short + 1 if found < requested else 0
+
     def next(self) -> int:
         """Hands to look for in the next frame (0 = skip the hand landmarker)."""
-        if self._current is None:
+        base = self.max_hands if self._current is None else self._current
+        want = base
+        if base == self.max_hands and self._short >= self.settle:
+            want = self.max_hands - 1  # the pose sees more hands than the search finds
+        if want == base and base != 0:
+            self._since_probe = 0
+            return want
+        # A narrowed search (none, or fewer than the pose sees): probe the full one now and then.
+        self._since_probe += 1
+        if self._since_probe >= self.probe_every:
+            self._since_probe = 0
             return self.max_hands
-        if self._current == 0:
-            self._since_probe += 1
-            if self._since_probe >= self.probe_every:
-                self._since_probe = 0
-                return self.max_hands
-            return 0
-        return self._current
+        return want
 
 
 class Landmarkers:
@@ -186,7 +201,7 @@ class Landmarkers:
         self._pool: ThreadPoolExecutor | None = None
         mode = V.RunningMode.LIVE_STREAM if live else V.RunningMode.VIDEO
 
-        def cb(part: Part, convert: Callable[[Any], Payload]) -> Callable[..., None] | None:
+        def cb(part: Part, convert: Callable[[Any], Payload], source: int = 0) -> Callable[..., None] | None:
             if not live:
                 return None
 
@@ -196,10 +211,9 @@ class Landmarkers:
                 except Exception:  # a bad result must not kill MediaPipe's thread
                     log.exception("converting a %s result failed", part.name.lower())
                     payload = None
-                if part is Part.POSE:
-                    self._observe_pose(payload)
+                self._observe(part, payload, source)
                 assert on_result is not None
-                on_result(part, int(timestamp_ms), payload)
+                on_result(part, int(timestamp_ms), payload, source)
 
             return callback
 
@@ -245,7 +259,7 @@ class Landmarkers:
                                 min_hand_detection_confidence=settings.min_hand_confidence,
                                 min_hand_presence_confidence=settings.min_hand_confidence,
                                 min_tracking_confidence=settings.min_hand_confidence,
-                                result_callback=cb(Part.HANDS, hands_from_result),
+                                result_callback=cb(Part.HANDS, hands_from_result, n),
                             )
                         )
                     self._tasks[Part.HANDS] = self._hand_tasks[settings.num_hands]
@@ -275,19 +289,25 @@ class Landmarkers:
             raise TrackingError(f"timestamps must strictly increase ({t_ms} after {self._last_ts})")
         self._last_ts = t_ms
 
-    def _observe_pose(self, pose: Any) -> None:
+    def _observe(self, part: Part, payload: Any, source: int) -> None:
+        """Feed the hand planner (pose results, and what each hand search found)."""
+        if self._planner is None or part is Part.FACE:
+            return
+        with self._planner_lock:
+            if part is Part.POSE:
+                self._planner.observe(payload if isinstance(payload, PoseObservation) else None)
+            else:
+                self._planner.observe_hands(source, len(payload) if isinstance(payload, tuple) else 0)
+
+    def plan(self) -> tuple[tuple[bool, bool, bool], tuple[int, int, int]]:
+        """The parts the next frame goes to (hands may be skipped, see :class:`HandPlanner`) and
+        which landmarker of each part (the hand search's num_hands; 0 for pose and face)."""
+        active = self.active_parts()
         if self._planner is not None:
             with self._planner_lock:
-                self._planner.observe(pose if isinstance(pose, PoseObservation) else None)
-
-    def plan(self) -> tuple[bool, bool, bool]:
-        """The parts the next frame goes to (hands may be skipped, see :class:`HandPlanner`)."""
-        active = self.active_parts()
-        if self._planner is None:
-            return active
-        with self._planner_lock:
-            self._next_hands = self._planner.next()
-        return (active[0], active[1], active[2] and self._next_hands > 0)
+                self._next_hands = self._planner.next()
+        hands = active[2] and self._next_hands > 0
+        return (active[0], active[1], hands), (0, 0, self._next_hands if hands else 0)
 
     def _hand_task(self) -> Any:
         return self._hand_tasks.get(self._next_hands, self._tasks[Part.HANDS])
@@ -321,7 +341,7 @@ class Landmarkers:
         """VIDEO mode: all results for one frame, and which parts ran (deterministic)."""
         assert self._video, "detect() needs VIDEO mode"
         self._check_ts(t_ms)
-        parts = self.plan()
+        parts, sources = self.plan()
         image = self._image(rgb)
         convert = (pose_from_result, face_from_result, hands_from_result)
         tasks = (self._tasks[0], self._tasks[1], self._hand_task())
@@ -338,7 +358,9 @@ class Landmarkers:
         except Exception as exc:
             raise TrackingError(f"MediaPipe failed on the frame at {t_ms} ms: {exc}") from exc
         pose_obs = pose if isinstance(pose, PoseObservation) else None
-        self._observe_pose(pose_obs)
+        self._observe(Part.POSE, pose_obs, 0)
+        if parts[Part.HANDS]:
+            self._observe(Part.HANDS, hands, sources[Part.HANDS])
         return (
             pose_obs,
             face if isinstance(face, FaceObservation) else None,
