@@ -116,7 +116,7 @@ class HandPlanner:
     one and probes for two every ``probe_every`` frames. Pure: fed observations, asked per frame.
     """
 
-    def __init__(self, max_hands: int, *, settle: int = 3, probe_every: int = 10) -> None:
+    def __init__(self, max_hands: int, *, settle: int = 3, probe_every: int = 15) -> None:
         self.max_hands = max_hands
         self.settle = settle
         self.probe_every = probe_every
