@@ -33,6 +33,7 @@ __all__ = [
     "HandObservation",
     "HumanBone",
     "Part",
+    "PartPayload",
     "PartStatus",
     "PoseObservation",
     "RigFrame",
@@ -243,6 +244,10 @@ class HandObservation:
     score: float
     landmarks: F32  #: (21, 3) normalised
     world: F32  #: (21, 3) metres, origin near the hand's centre
+
+
+#: One landmarker's answer for one frame: a pose, a face, the hands, or None (nobody found).
+PartPayload = PoseObservation | FaceObservation | tuple[HandObservation, ...] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,36 @@ class StageTimes:
 
 
 FramePath = Callable[[TrackedFrame, list[int]], Any]
+Submit = Callable[[int, int], Any]
+Deliver = Callable[[Part, int, Any, float], list[TrackedFrame]]
+Encode = Callable[[RigFrame, int], Any]
+
+
+def _timed_path(submit: Submit, deliver: Deliver, solve: Callable[[TrackedFrame], RigFrame],
+                encoders: tuple[Encode, Encode, Encode, Encode]) -> FramePath:  # fmt: skip
+    """One frame through merge → solve → the four encoders, with a mark after each stage."""
+    clock = time.perf_counter_ns
+
+    def run(frame: TrackedFrame, marks: list[int]) -> list[Any]:
+        marks.append(clock())
+        t = frame.t_ms
+        submit(frame.index, t)
+        now = float(t + 30)
+        deliver(Part.POSE, t, frame.pose, now)
+        deliver(Part.FACE, t, frame.face, now)
+        merged = deliver(Part.HANDS, t, frame.hands, now)
+        marks.append(clock())
+        out: list[Any] = []
+        for f in merged:
+            rig = solve(f)
+            marks.append(clock())
+            out.append(rig)
+            for encode in encoders:
+                out.append(encode(rig, t))
+                marks.append(clock())
+        return out
+
+    return run
 
 
 def our_path(solve: SolveSettings, broadcast: BroadcastSettings, deadline_ms: float = 100.0) -> FramePath:
@@ -59,34 +89,18 @@ def our_path(solve: SolveSettings, broadcast: BroadcastSettings, deadline_ms: fl
     vmc = VmcEncoder(expressions=expressions, max_datagram=broadcast.vmc_max_datagram)
     osc = OscEncoder(max_datagram=broadcast.osc_max_datagram)
     ws = WsJsonEncoder(wall_clock_offset_ms=_WALL_OFFSET_MS, stream_rate_hz=30.0)
-    clock = time.perf_counter_ns
     parts = (True, True, True)
-
-    def run(frame: TrackedFrame, marks: list[int]) -> list[Any]:
-        marks.append(clock())
-        t = frame.t_ms
-        asm.submit(frame.index, t, parts)
-        now = float(t + 30)
-        asm.deliver(Part.POSE, t, frame.pose, now)
-        asm.deliver(Part.FACE, t, frame.face, now)
-        merged = asm.deliver(Part.HANDS, t, frame.hands, now)
-        marks.append(clock())
-        out: list[Any] = []
-        for f in merged:
-            rig = solver.solve(f)
-            marks.append(clock())
-            out.append(rig)
-            out.append(ll.encode(rig, _TOD_S + t / 1000.0))
-            marks.append(clock())
-            out.append(vmc.encode(rig))
-            marks.append(clock())
-            out.append(osc.encode(rig))
-            marks.append(clock())
-            out.append(ws.frame(rig, _WALL_OFFSET_MS + t).message(_ALL))
-            marks.append(clock())
-        return out
-
-    return run
+    return _timed_path(
+        lambda i, t: asm.submit(i, t, parts),
+        asm.deliver,
+        solver.solve,
+        (
+            lambda rig, t: ll.encode(rig, _TOD_S + t / 1000.0),
+            lambda rig, _t: vmc.encode(rig),
+            lambda rig, _t: osc.encode(rig),
+            lambda rig, t: ws.frame(rig, _WALL_OFFSET_MS + t).message(_ALL),
+        ),
+    )
 
 
 def naive_path(solve: SolveSettings, broadcast: BroadcastSettings) -> FramePath:
@@ -97,33 +111,17 @@ def naive_path(solve: SolveSettings, broadcast: BroadcastSettings) -> FramePath:
     expressions = load_expression_map(resolve_data_path(broadcast.vmc_expression_map, "[vmc] expression_map"))
     vmc = NaiveVmc(expressions, broadcast.vmc_max_datagram)
     osc = NaiveOsc(broadcast.osc_max_datagram)
-    clock = time.perf_counter_ns
-
-    def run(frame: TrackedFrame, marks: list[int]) -> list[Any]:
-        marks.append(clock())
-        t = frame.t_ms
-        merge.submit(frame.index, t)
-        now = float(t + 30)
-        merge.deliver(Part.POSE, t, frame.pose, now)
-        merge.deliver(Part.FACE, t, frame.face, now)
-        merged = merge.deliver(Part.HANDS, t, frame.hands, now)
-        marks.append(clock())
-        out: list[Any] = []
-        for f in merged:
-            rig: RigFrame = solver.solve(f)
-            marks.append(clock())
-            out.append(rig)
-            out.append(ll.encode(rig, _TOD_S + t / 1000.0))
-            marks.append(clock())
-            out.append(vmc.encode(rig))
-            marks.append(clock())
-            out.append(osc.encode(rig))
-            marks.append(clock())
-            out.append(naive_ws_json(rig, _WALL_OFFSET_MS + t, _WALL_OFFSET_MS))
-            marks.append(clock())
-        return out
-
-    return run
+    return _timed_path(
+        merge.submit,
+        merge.deliver,
+        solver.solve,
+        (
+            lambda rig, t: ll.encode(rig, _TOD_S + t / 1000.0),
+            lambda rig, _t: vmc.encode(rig),
+            lambda rig, _t: osc.encode(rig),
+            lambda rig, t: naive_ws_json(rig, _WALL_OFFSET_MS + t, _WALL_OFFSET_MS),
+        ),
+    )
 
 
 @dataclass(slots=True)

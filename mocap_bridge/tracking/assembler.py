@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 from ..frames import (
     FaceObservation,
-    HandObservation,
     Part,
+    PartPayload,
     PartStatus,
     PoseObservation,
     TrackedFrame,
@@ -41,7 +41,6 @@ from ..frames import (
 
 __all__ = ["Assembler", "AssemblerStats"]
 
-Payload = PoseObservation | FaceObservation | tuple[HandObservation, ...] | None
 
 
 @dataclass(slots=True)
@@ -52,7 +51,7 @@ class _Pending:
     sources: tuple[int, int, int]
     answered: list[bool] = field(default_factory=lambda: [False, False, False])
     gone: list[bool] = field(default_factory=lambda: [False, False, False])
-    payload: list[Payload] = field(default_factory=lambda: [None, None, ()])
+    payload: list[PartPayload] = field(default_factory=lambda: [None, None, ()])
     result_ms: list[float | None] = field(default_factory=lambda: [None, None, None])
 
     def resolved(self) -> bool:
@@ -103,7 +102,7 @@ class Assembler:
         self._order.append(t_ms)
 
     def deliver(
-        self, part: Part, t_ms: int, payload: Payload, now_ms: float, source: int = 0
+        self, part: Part, t_ms: int, payload: PartPayload, now_ms: float, source: int = 0
     ) -> list[TrackedFrame]:
         """A landmarker answered ``t_ms``; returns the frames that became ready, in order."""
         p = int(part)

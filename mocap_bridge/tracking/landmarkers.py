@@ -24,6 +24,7 @@ from ..frames import (
     FaceObservation,
     HandObservation,
     Part,
+    PartPayload,
     PartStatus,
     PoseObservation,
     TrackedFrame,
@@ -36,10 +37,9 @@ log = logging.getLogger(__name__)
 
 POSE_MODELS = ("lite", "full", "heavy")
 
-Payload = PoseObservation | FaceObservation | tuple[HandObservation, ...] | None
 #: (part, capture timestamp ms, payload, source); called on a MediaPipe thread in LIVE_STREAM mode.
 #: ``source`` tells apart landmarkers of the same part (the hand search's num_hands), see Assembler.
-ResultHandler = Callable[[Part, int, Payload, int], None]
+ResultHandler = Callable[[Part, int, PartPayload, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +201,9 @@ class Landmarkers:
         self._pool: ThreadPoolExecutor | None = None
         mode = V.RunningMode.LIVE_STREAM if live else V.RunningMode.VIDEO
 
-        def cb(part: Part, convert: Callable[[Any], Payload], source: int = 0) -> Callable[..., None] | None:
+        def cb(
+            part: Part, convert: Callable[[Any], PartPayload], source: int = 0
+        ) -> Callable[..., None] | None:
             if not live:
                 return None
 
@@ -346,7 +348,7 @@ class Landmarkers:
         convert = (pose_from_result, face_from_result, hands_from_result)
         tasks = (self._tasks[0], self._tasks[1], self._hand_task())
 
-        def run(p: int) -> Payload:
+        def run(p: int) -> PartPayload:
             task = tasks[p]
             if task is None or not parts[p]:
                 return None
