@@ -268,15 +268,52 @@ def _qrot(x: float, y: float, z: float, w: float, v: F64) -> None:
 
 # ------------------------------------------------------------------------------------------ filters
 @_kernel
+def _lm_update(
+    x: F64, prev: F64, xh: F64, dxs: F64, out32: F32, k: float, a_d: float, te: float, beta: float,
+    mc: float, enabled: bool,
+) -> None:  # fmt: skip
+    """The One-Euro step of one block (one ``Te``), written as branch-free loops (they vectorise).
+
+    ``prev`` is the previous raw value (raw derivative) or ``xh`` itself (filtered derivative).
+    """
+    if prev is xh:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            xp = xh[i]
+            dxp = dxs[i]
+            edx = ((xi - xp) * k - dxp) * a_d + dxp
+            a = te / (1.0 / ((abs(edx) * beta + mc) * _TWO_PI) + te)
+            res = (xi - xp) * a + xp
+            xh[i] = res
+            dxs[i] = edx
+            out32[i] = np.float32(res if enabled else xi)
+    else:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            xp = xh[i]
+            dxp = dxs[i]
+            edx = ((xi - prev[i]) * k - dxp) * a_d + dxp
+            a = te / (1.0 / ((abs(edx) * beta + mc) * _TWO_PI) + te)
+            res = (xi - xp) * a + xp
+            xh[i] = res
+            dxs[i] = edx
+            out32[i] = np.float32(res if enabled else xi)
+
+
+@_kernel
 def _lm_filter(
     t: float, x: F64, p_pose: int, p_face: int, p_left: int, p_right: int,
-    par: F64, st: F64, offs: I64, raw_derivative: bool, out32: F32, y: F64,
+    blocks: I64, bpar: F64, bt: F64, st: F64, offs: I64, raw_derivative: bool, out32: F32, y: F64,
 ) -> None:  # fmt: skip
-    """OneEuroFilter (plain per-element algorithm) over the packed vector; see rig.py's layout.
+    """OneEuroFilter (the plain algorithm) over the packed vector; see rig.py's layout.
 
-    ``par`` rows: min_cutoff, beta, tau_d, smoothing enabled, part (0 pose, 1 face, 2/3 hands).
-    ``st`` rows: filtered value, previous raw value, filtered derivative, last time (NaN: none).
-    ``out32`` gets the output (the raw value where smoothing is disabled), ``y`` its float64 copy.
+    The vector is a few *blocks* (pose landmarks, face landmarks, ... blendshapes), each with one
+    parameter set and one part whose presence resets or updates all its elements together, so every
+    element of a block always shares its last time ``bt[block]`` (NaN: no history) and ``Te``.
+    ``blocks`` rows: start, stop, part (0 pose, 1 face, 2/3 hands), object-size scaled (0/1).
+    ``bpar`` rows: min_cutoff, beta, tau_d, smoothing enabled. ``st`` rows: filtered value,
+    previous raw value, filtered derivative. ``out32`` gets the output (the raw value where smoothing
+    is disabled), ``y`` its float64 copy from the pose world block on (what the solver reads).
     """
     inv = np.zeros(4)
     for p in range(4):
@@ -294,42 +331,37 @@ def _lm_filter(
         size = 0.5 * (w + h)
         inv[p] = 1.0 / size if size > 1e-6 else 0.0
     pres = (p_pose, p_face, p_left, p_right)
-    n_lm = 3 * offs[4]
-    for i in range(x.shape[0]):
-        part = int(par[4, i])
-        xi = x[i]
-        res = xi
+    xh, raw, dxs = st[0], st[1], st[2]
+    for b in range(blocks.shape[0]):
+        i0, i1, part = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+        enabled = bpar[b, 3] != 0.0
+        tp = bt[b]
+        te = t - tp
         if pres[part] == 0:
-            st[3, i] = _NAN  # absent: reset, pass through
-        else:
-            tp = st[3, i]
-            te = t - tp
-            if te > 0.0:
-                vs = inv[part] if i < n_lm else 1.0
-                xp = st[0, i]
-                prev = st[1, i] if raw_derivative else xp
-                a_d = te / (te + par[2, i])
-                dx = (xi - prev) * (vs / te)
-                dxp = st[2, i]
-                edx = (dx - dxp) * a_d + dxp
-                cutoff = (abs(edx) * par[1, i] + par[0, i]) * _TWO_PI
-                a = te / (1.0 / cutoff + te)
-                res = (xi - xp) * a + xp
-                st[0, i] = res
-                st[1, i] = xi
-                st[2, i] = edx
-                st[3, i] = t
-            elif tp != tp:  # first sample: passes through, sets the state
-                st[0, i] = xi
-                st[1, i] = xi
-                st[2, i] = 0.0
-                st[3, i] = t
-            # else: a stale timestamp passes the sample through, state untouched
-        if par[3, i] == 0.0:
-            res = xi
-        o = np.float32(res)
-        out32[i] = o
-        y[i] = np.float64(o)
+            bt[b] = _NAN  # absent: reset, pass through
+        elif te > 0.0:
+            vs = inv[part] if blocks[b, 3] else 1.0
+            k = vs / te
+            a_d = te / (te + bpar[b, 2])
+            xhb = xh[i0:i1]
+            prev = raw[i0:i1] if raw_derivative else xhb
+            _lm_update(
+                x[i0:i1], prev, xhb, dxs[i0:i1], out32[i0:i1], k, a_d, te, bpar[b, 1], bpar[b, 0], enabled
+            )
+            if raw_derivative:
+                raw[i0:i1] = x[i0:i1]
+            bt[b] = t
+            continue
+        elif tp != tp:  # first sample: passes through, sets the state
+            for i in range(i0, i1):
+                xh[i] = raw[i] = x[i]
+                dxs[i] = 0.0
+            bt[b] = t
+        # else: a stale timestamp passes the samples through, state untouched
+        for i in range(i0, i1):
+            out32[i] = np.float32(x[i])
+    for i in range(offs[5], y.shape[0]):  # the solver's inputs (world landmarks, blendshapes)
+        y[i] = np.float64(out32[i])
 
 
 @_kernel
@@ -836,7 +868,7 @@ def _body(
 def solve_frame(
     t_ms: float, p_pose: int, p_face: int, p_left: int, p_right: int,
     x: F64, vis: F64, fmat: F64, cfg: F64, offs: I64,
-    lm_par: F64, lm_st: F64, out32: F32, y: F64,
+    blocks: I64, bpar: F64, bt: F64, lm_st: F64, out32: F32, y: F64,
     face_par: F64, head_par: F64, rot_par: F64, rot_q: F64, rot_st: F64, pos_st: F64,
     gv: F64, gvq: F64, gvb: B, gr: F64, grq: F64, grb: B, body_core: B, rest_off: F64,
     out64: F64, bs32: F32, valid_out: B,
@@ -845,8 +877,8 @@ def solve_frame(
     t_s = t_ms * 1e-3
     smooth = cfg[C_SMOOTH] != 0.0
     if smooth:
-        _lm_filter(t_s, x, p_pose, p_face, p_left, p_right, lm_par, lm_st, offs, cfg[C_RAW_DERIV] != 0.0,
-                   out32, y)  # fmt: skip
+        _lm_filter(t_s, x, p_pose, p_face, p_left, p_right, blocks, bpar, bt, lm_st, offs,
+                   cfg[C_RAW_DERIV] != 0.0, out32, y)  # fmt: skip
         src = y
     else:
         src = x

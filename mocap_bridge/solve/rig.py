@@ -277,16 +277,20 @@ class RigSolver:
             [_R_POSE.start, _R_FACE.start, _R_HAND[0].start, _R_HAND[1].start, _N_LM,
              _OFF["pose_world"].start, _OFF["hand_world"].start, _OFF["blendshapes"].start], dtype=np.int64,
         )  # fmt: skip
-        f = self._lm_filter
-        part = np.zeros(_N_PACKED)
-        p3 = part[: self._lm3.size].reshape(-1, 3)
-        p3[_R_FACE] = 1.0
-        part[_OFF["blendshapes"]] = 1.0
-        for i in range(2):
-            p3[_R_HAND[i]] = p3[_R_HAND_W[i]] = 2.0 + i
-        self._j_lm_par = np.stack((f._min_cutoff, f._beta, f._tau_d, self._smooth_mask.astype(float), part))
-        self._j_lm_st = np.zeros((4, _N_PACKED))
-        self._j_lm_st[3] = np.nan
+        # filter blocks: (start, stop, part, object-size scaled) and (min_cutoff, beta, tau_d, enabled)
+        blocks, bpar = [], []
+        parts = {"pose_landmarks": (0,), "face_landmarks": (1,), "hand_landmarks": (2, 3),
+                 "pose_world": (0,), "hand_world": (2, 3), "blendshapes": (1,)}  # fmt: skip
+        for name, _size in _LAYOUT:
+            sl, prm = _OFF[name], getattr(sm, name)
+            n = (sl.stop - sl.start) // len(parts[name])
+            for j, part in enumerate(parts[name]):
+                blocks.append((sl.start + j * n, sl.start + (j + 1) * n, part, sl.stop <= 3 * _N_LM))
+                bpar.append((prm.min_cutoff, prm.beta, 1.0 / (2.0 * math.pi * prm.d_cutoff), prm.enabled))
+        self._j_blocks = np.array(blocks, dtype=np.int64)
+        self._j_bpar = np.array(bpar, dtype=np.float64)
+        self._j_bt = np.full(len(blocks), np.nan)
+        self._j_lm_st = np.zeros((3, _N_PACKED))
         self._j_y = np.zeros(_N_PACKED)
         self._j_vis = np.zeros((_N_POSE, 2))
         self._j_fmat = np.eye(4)
@@ -318,7 +322,8 @@ class RigSolver:
             c = [a.copy() for a in self._j_gates]
             k.solve_frame(
                 0.0, True, True, True, True, self._packed.copy(), self._j_vis.copy(), self._j_fmat.copy(),
-                cfg, self._j_offs, self._j_lm_par, self._j_lm_st.copy(), np.zeros(_N_PACKED, np.float32),
+                cfg, self._j_offs, self._j_blocks, self._j_bpar, self._j_bt.copy(), self._j_lm_st.copy(),
+                np.zeros(_N_PACKED, np.float32),
                 self._j_y.copy(), self._j_face_par, self._j_head_par, self._j_rot_par, self._j_rot_q.copy(),
                 self._j_rot_st.copy(), self._j_pos_st.copy(), *c, self._body_core.copy(), self._j_rest_off,
                 np.empty(k.N_OUT64), np.empty(52, np.float32), np.empty(N_BONES, dtype=bool),
@@ -436,7 +441,7 @@ class RigSolver:
         states = k.solve_frame(
             float(frame.t_ms), pose is not None, face is not None, hl is not None, hr is not None,
             self._packed, self._j_vis, self._j_fmat, self._j_cfg, self._j_offs,
-            self._j_lm_par, self._j_lm_st, out32, self._j_y,
+            self._j_blocks, self._j_bpar, self._j_bt, self._j_lm_st, out32, self._j_y,
             self._j_face_par, self._j_head_par, self._j_rot_par, self._j_rot_q, self._j_rot_st,
             self._j_pos_st, gv, gvq, gvb, gr, grq, grb, self._body_core, self._j_rest_off,
             out64, bs32, valid,
