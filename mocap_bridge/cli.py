@@ -220,7 +220,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 tracker, models_dir=args.models, offline=args.offline, say=_say,
                 progress_factory=_progress_factory(),
             )  # fmt: skip
-        solver = RigSolver(solve_settings)
+        solver = _build_solver(RigSolver, solve_settings, quiet=args.quiet)
         live = not replay and cap.mode == "realtime"
         sinks = build_sinks(
             broadcast, stream_rate_hz=source.fps, wall_clock_offset_ms=_wall_offset(source, live)
@@ -245,6 +245,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = run_session(opts, source, solver.solve, sinks, recorder=recorder)
     return 0 if result.stats.errors == 0 or result.stats.emitted else 1
+
+
+def _build_solver(factory: Any, settings: Any, *, quiet: bool) -> Any:
+    """The solver; its compiled kernels load from numba's cache, or compile on the very first run
+    (~20 s) — say so when it takes a while, so a first start does not look hung."""
+    import threading
+
+    notice = threading.Timer(1.5, _say, (f"{PROG}: compiling the solver's kernels (first run only, ~20 s)…",))
+    notice.daemon = True
+    if not quiet:
+        notice.start()
+    try:
+        return factory(settings)
+    finally:
+        notice.cancel()
 
 
 def _wall_offset(source: Any, live: bool) -> float:
