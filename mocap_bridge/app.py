@@ -116,7 +116,6 @@ class _Session:
         self.live = not self.replay and opts.capture.mode == "realtime"
         self.out = out
         self.stop = threading.Event()
-        self.recorder: RecordingWriter | None = None
         self.pipeline = Pipeline(solve, sinks, clock=monotonic_ms, measure_latency=self.live)
         self.assembler = Assembler(opts.tracker.deadline_ms) if self.live else None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -149,6 +148,10 @@ class _Session:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self._on_result, part, t_ms, payload, source)
 
+    def _on_refused(self, part: Part, t_ms: int) -> None:
+        assert self.assembler is not None
+        self._emit(self.assembler.abandon(part, t_ms, monotonic_ms()))
+
     def _poll(self) -> None:
         assert self.assembler is not None
         self._emit(self.assembler.poll(monotonic_ms()))
@@ -169,7 +172,7 @@ class _Session:
                 accepted = lm.submit(cap.rgb, cap.t_ms, expected)
                 for p in range(3):
                     if expected[p] and not accepted[p]:  # refused: that part is gone for this frame
-                        loop.call_soon_threadsafe(self._on_result, Part(p), cap.t_ms, None, sources[p])
+                        loop.call_soon_threadsafe(self._on_refused, Part(p), cap.t_ms)
                 if preview is not None:
                     preview.show(cap.rgb)
         finally:

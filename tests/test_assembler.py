@@ -158,3 +158,12 @@ def test_timestamps_must_increase() -> None:
     asm.submit(0, 5, ALL)
     with pytest.raises(ValueError):
         asm.submit(1, 5, ALL)
+
+
+def test_a_refused_part_is_missing_without_waiting_for_the_deadline() -> None:
+    asm = Assembler(deadline_ms=100)
+    asm.submit(0, 0, ALL)
+    asm.deliver(Part.POSE, 0, POSE, 5)
+    asm.deliver(Part.FACE, 0, FACE, 6)
+    [frame] = asm.abandon(Part.HANDS, 0, 7)
+    assert frame.status == (PartStatus.FOUND, PartStatus.FOUND, PartStatus.MISSING)

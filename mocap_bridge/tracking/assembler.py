@@ -130,6 +130,13 @@ class Assembler:
                     earlier.gone[p] = True
         return self.poll(now_ms)
 
+    def abandon(self, part: Part, t_ms: int, now_ms: float) -> list[TrackedFrame]:
+        """A landmarker refused ``t_ms``: that part will never answer it (it ends up MISSING)."""
+        pending = self._pending.get(t_ms)
+        if pending is not None:
+            pending.gone[int(part)] = True
+        return self.poll(now_ms)
+
     def next_deadline_ms(self) -> float | None:
         """When the oldest pending frame times out (None when nothing is pending)."""
         return self._order[0] + self.deadline_ms if self._order else None
