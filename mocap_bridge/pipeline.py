@@ -113,16 +113,18 @@ class Pipeline:
         stats = self.stats
         cap, out = stats.window()
         per = elapsed_s if elapsed_s > 0 else 1.0
-        parts = []
-        for p in Part:
-            med = _median(stats.part_latency[p])
-            parts.append(f"{p.name.lower()} {med:.0f}ms" if med is not None else f"{p.name.lower()} -")
-        total = _median(stats.total_latency)
-        line = (
-            f"in {cap / per:4.1f} fps  out {out / per:4.1f} fps  | {' '.join(parts)}"
-            f"  e2e {total:.0f}ms" if total is not None else
-            f"in {cap / per:4.1f} fps  out {out / per:4.1f} fps  | {' '.join(parts)}"
-        )  # fmt: skip
+        head = f"in {cap / per:4.1f} fps  out {out / per:4.1f} fps"
+        if self.measure_latency:  # live: per-part latency (capture → result) and end to end
+            parts = []
+            for p in Part:
+                med = _median(stats.part_latency[p])
+                parts.append(f"{p.name.lower()} {med:.0f}ms" if med is not None else f"{p.name.lower()} -")
+            total = _median(stats.total_latency)
+            line = f"{head}  | {' '.join(parts)}  e2e {f'{total:.0f}ms' if total is not None else '-'}"
+        else:  # offline: latency means nothing, say how often each part is found
+            n = max(stats.emitted, 1)
+            found = " ".join(f"{p.name.lower()} {100 * stats.found[p] / n:.0f}%" for p in Part)
+            line = f"{head}  | found {found}"
         line += f"  | partial {stats.partial} dropped {stats.dropped}"
         sink_text = "  ".join(s.status() for s in self.sinks)
         return f"{line}  | {sink_text}" if sink_text else line
