@@ -88,7 +88,7 @@ class Endpoint:
 def parse_endpoint(text: object, what: str, *, allow_port_zero: bool = False) -> Endpoint:
     """Parse ``HOST:PORT``; ConfigError mentions ``what`` (file/key or flag)."""
     if not isinstance(text, str):
-        raise ConfigError(f"{what}: expected a \"HOST:PORT\" string, got {text!r}")
+        raise ConfigError(f'{what}: expected a "HOST:PORT" string, got {text!r}')
     s = text.strip()
     if s.startswith("["):
         host, sep, port_s = s[1:].partition("]:")
@@ -162,9 +162,7 @@ class BroadcastSettings:
         if not (math.isfinite(self.livelink_rate) and 0 < self.livelink_rate <= 1000):
             raise ConfigError(f"{source}: [livelink] rate: must be in (0, 1000] fps")
         if self.vmc_perfect_sync_case not in ("lowerCamel", "PascalCase"):
-            raise ConfigError(
-                f"{source}: [vmc] perfect_sync_case: must be \"lowerCamel\" or \"PascalCase\""
-            )
+            raise ConfigError(f'{source}: [vmc] perfect_sync_case: must be "lowerCamel" or "PascalCase"')
         if not 125 <= self.ws_max_message <= 1 << 24:
             raise ConfigError(f"{source}: [ws] max_message: must be in 125..16777216 bytes")
         return self
@@ -216,7 +214,7 @@ def _convert(kind: str, value: Any, what: str) -> Any:
         return (nums[0], nums[1], nums[2] if len(nums) == 3 else 1.0)
     if kind == "targets":
         if not isinstance(value, list):
-            raise ConfigError(f"{what}: expected a list of \"HOST:PORT\" strings")
+            raise ConfigError(f'{what}: expected a list of "HOST:PORT" strings')
         return tuple(parse_endpoint(v, what) for v in value)
     if kind == "listen":
         return parse_endpoint(value, what, allow_port_zero=True)
@@ -250,35 +248,53 @@ def broadcast_settings_from_config(tables: Mapping[str, Any], source: str) -> Br
 def add_broadcast_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the broadcast flags (defaults come from the config; flags override it)."""
     g = parser.add_argument_group("broadcast (override [livelink] [vmc] [osc] [ws])")
-    g.add_argument("--livelink", action="append", metavar="HOST:PORT",
-                   help="Live Link Face UDP target, repeatable (default 127.0.0.1:11111)")
-    g.add_argument("--no-livelink", action="store_true", default=None,
-                   help="do not send Live Link Face")
+    g.add_argument(
+        "--livelink",
+        action="append",
+        metavar="HOST:PORT",
+        help="Live Link Face UDP target, repeatable (default 127.0.0.1:11111)",
+    )
+    g.add_argument("--no-livelink", action="store_true", default=None, help="do not send Live Link Face")
     g.add_argument("--subject", metavar="NAME", help="Live Link subject name (default MocapBridge)")
-    g.add_argument("--vmc", action="append", metavar="HOST:PORT",
-                   help="VMC (OSC) target, repeatable (default 127.0.0.1:39539)")
+    g.add_argument(
+        "--vmc",
+        action="append",
+        metavar="HOST:PORT",
+        help="VMC (OSC) target, repeatable (default 127.0.0.1:39539)",
+    )
     g.add_argument("--no-vmc", action="store_true", default=None, help="do not send VMC")
-    g.add_argument("--perfect-sync", action="store_true", default=None,
-                   help="VMC: also send the 52 ARKit perfect-sync blendshapes")
-    g.add_argument("--perfect-sync-case", choices=("lowerCamel", "PascalCase"),
-                   help="VMC: perfect-sync name case (default lowerCamel)")
-    g.add_argument("--expression-map", metavar="TOML",
-                   help="VMC: ARKit → VRM 0.x expression map (default the shipped one)")
-    g.add_argument("--osc", action="append", metavar="HOST:PORT",
-                   help="generic OSC (/mocap/...) target, repeatable (off by default)")
+    g.add_argument(
+        "--perfect-sync",
+        action="store_true",
+        default=None,
+        help="VMC: also send the 52 ARKit perfect-sync blendshapes",
+    )
+    g.add_argument(
+        "--perfect-sync-case",
+        choices=("lowerCamel", "PascalCase"),
+        help="VMC: perfect-sync name case (default lowerCamel)",
+    )
+    g.add_argument(
+        "--expression-map",
+        metavar="TOML",
+        help="VMC: ARKit → VRM 0.x expression map (default the shipped one)",
+    )
+    g.add_argument(
+        "--osc",
+        action="append",
+        metavar="HOST:PORT",
+        help="generic OSC (/mocap/...) target, repeatable (off by default)",
+    )
     g.add_argument("--no-osc", action="store_true", default=None, help="do not send generic OSC")
-    g.add_argument("--max-datagram", metavar="BYTES",
-                   help="largest VMC/OSC UDP datagram (default 1200)")
-    g.add_argument("--ws", metavar="HOST:PORT",
-                   help="WebSocket server address (default 127.0.0.1:8765; port 0 = any)")
-    g.add_argument("--no-ws", action="store_true", default=None,
-                   help="do not run the WebSocket server")
+    g.add_argument("--max-datagram", metavar="BYTES", help="largest VMC/OSC UDP datagram (default 1200)")
+    g.add_argument(
+        "--ws", metavar="HOST:PORT", help="WebSocket server address (default 127.0.0.1:8765; port 0 = any)"
+    )
+    g.add_argument("--no-ws", action="store_true", default=None, help="do not run the WebSocket server")
     g.add_argument("--ws-token", metavar="TOKEN", help="WebSocket clients must pass ?token=TOKEN")
 
 
-def apply_broadcast_arguments(
-    settings: BroadcastSettings, args: argparse.Namespace
-) -> BroadcastSettings:
+def apply_broadcast_arguments(settings: BroadcastSettings, args: argparse.Namespace) -> BroadcastSettings:
     """Settings with the given flags applied; contradictory or bad values raise ConfigError."""
     a: Callable[[str], Any] = lambda name: getattr(args, name, None)  # noqa: E731
     changes: dict[str, Any] = {}
@@ -526,9 +542,7 @@ def build_sinks(
             targets = [(t.host, t.port) for t in s.osc_targets]
             sinks.append(OscSink(osc, UdpTransport("osc", targets)))
         if s.ws_enabled:
-            ws_enc = WsJsonEncoder(
-                wall_clock_offset_ms=wall_clock_offset_ms, stream_rate_hz=stream_rate_hz
-            )
+            ws_enc = WsJsonEncoder(wall_clock_offset_ms=wall_clock_offset_ms, stream_rate_hz=stream_rate_hz)
             server = WebSocketServer(
                 s.ws_listen.host,
                 s.ws_listen.port,

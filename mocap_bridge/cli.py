@@ -206,9 +206,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     broadcast = apply_broadcast_arguments(
         broadcast_settings_from_config(config.tables, config.files[-1]), args
     )
-    solve_settings = apply_solve_arguments(
-        solve_settings_from_config(config.tables, config.files[-1]), args
-    )
+    solve_settings = apply_solve_arguments(solve_settings_from_config(config.tables, config.files[-1]), args)
     if args.record is not None and not is_recording_path(str(args.record)):
         raise ConfigError(f"--record must end in .jsonl or .jsonl.gz: {args.record}")
     source = _open_source(cap)

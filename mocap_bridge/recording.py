@@ -66,14 +66,11 @@ def frame_to_json(frame: TrackedFrame) -> dict[str, Any]:
     if frame.face is not None:
         face = {
             "landmarks": frame.face.landmarks,
-            "blendshapes": dict(
-                zip(MP_BLENDSHAPE_NAMES, frame.face.blendshapes.tolist(), strict=True)
-            ),
+            "blendshapes": dict(zip(MP_BLENDSHAPE_NAMES, frame.face.blendshapes.tolist(), strict=True)),
             "matrix": frame.face.matrix,
         }
     hands = [
-        {"label": h.label, "score": h.score, "landmarks": h.landmarks, "world": h.world}
-        for h in frame.hands
+        {"label": h.label, "score": h.score, "landmarks": h.landmarks, "world": h.world} for h in frame.hands
     ]
     return {
         "i": frame.index,
@@ -213,9 +210,7 @@ class RecordingReader:
                     try:
                         yield frame_from_json(orjson.loads(line))
                     except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
-                        raise RecordingError(
-                            f"{self.path}:{lineno}: malformed frame ({exc})"
-                        ) from exc
+                        raise RecordingError(f"{self.path}:{lineno}: malformed frame ({exc})") from exc
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise RecordingError(f"{self.path}: unreadable ({exc})") from exc
 

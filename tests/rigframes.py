@@ -68,9 +68,7 @@ def rig_frame(
     )
     face_obs = None
     if face:
-        face_obs = FaceObservation(
-            np.zeros((478, 3), np.float32), np.zeros(52, np.float32), np.eye(4)
-        )
+        face_obs = FaceObservation(np.zeros((478, 3), np.float32), np.zeros(52, np.float32), np.eye(4))
     found, lost = PartStatus.FOUND, PartStatus.NOT_FOUND
     tracked = TrackedFrame(
         index=index,

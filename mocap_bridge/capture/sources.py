@@ -72,9 +72,7 @@ class _Prepare:
         h, w = bgr.shape[:2]
         if self.max_side and max(h, w) > self.max_side:
             scale = self.max_side / max(h, w)
-            bgr = cv2.resize(
-                bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
-            )
+            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         if bgr.ndim == 2:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
         elif bgr.shape[2] == 4:
@@ -134,9 +132,7 @@ class VideoSource:
         if not ok or first is None:
             self._cap.release()
             raise CaptureError(
-                f"camera {target} gives no frames"
-                if self.is_camera
-                else f"cannot decode video {target}"
+                f"camera {target} gives no frames" if self.is_camera else f"cannot decode video {target}"
             )
         self._first: np.ndarray | None = first
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -213,9 +209,7 @@ class DemoSource:
     Plays ``seconds`` at 30 fps (default 10 s); works offline with only what ``pip install`` brought.
     """
 
-    def __init__(
-        self, *, realtime: bool, mirror: bool, max_side: int, seconds: float = 10.0
-    ) -> None:
+    def __init__(self, *, realtime: bool, mirror: bool, max_side: int, seconds: float = 10.0) -> None:
         self.description = "demo (Grace Hopper portrait from matplotlib, synthetic motion)"
         self.fps = 30.0
         self._n = max(1, round(seconds * self.fps))
@@ -260,9 +254,7 @@ def open_source(
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
-            raise CaptureError(
-                f"folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))}): {path}"
-            )
+            raise CaptureError(f"folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))}): {path}")
         return ImagesSource(images, f"folder {path} ({len(images)} images)", **common)
     if not path.exists():
         raise CaptureError(f"no such file or folder: {path}")

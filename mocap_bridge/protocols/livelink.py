@@ -90,9 +90,7 @@ def _check_id(kind: str, text: str) -> bytes:
     if not raw:
         raise ProtocolError(f"Live Link {kind} must not be empty")
     if len(raw) > _MAX_ID_BYTES:
-        raise ProtocolError(
-            f"Live Link {kind} is {len(raw)} UTF-8 bytes; at most {_MAX_ID_BYTES} (§1.3)"
-        )
+        raise ProtocolError(f"Live Link {kind} is {len(raw)} UTF-8 bytes; at most {_MAX_ID_BYTES} (§1.3)")
     return raw
 
 
@@ -177,9 +175,7 @@ class LiveLinkEncoder:
             raise ProtocolError(f"frame {frame.index}: non-finite Live Link value")
         fn, sub = self.frame_time(t_since_midnight_s)
         try:
-            return self._struct.pack(
-                *self._prefix, fn, sub, self._num, self._den, LLF_VALUE_COUNT, *v
-            )
+            return self._struct.pack(*self._prefix, fn, sub, self._num, self._den, LLF_VALUE_COUNT, *v)
         except (struct.error, OverflowError) as exc:
             raise ProtocolError(f"frame {frame.index}: cannot pack Live Link packet") from exc
 
@@ -229,9 +225,7 @@ def decode_livelink(data: bytes) -> LiveLinkPacket:
             raise ProtocolError(f"Live Link value count {count}, expected {LLF_VALUE_COUNT}")
         pos += 1
         if len(data) - pos != 4 * LLF_VALUE_COUNT:
-            raise ProtocolError(
-                f"Live Link packet has {len(data) - pos} value bytes, expected {4 * count}"
-            )
+            raise ProtocolError(f"Live Link packet has {len(data) - pos} value bytes, expected {4 * count}")
         values = struct.unpack_from(f">{LLF_VALUE_COUNT}f", data, pos)
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
         raise ProtocolError(f"malformed Live Link packet of {len(data)} bytes") from exc

@@ -80,13 +80,10 @@ class OscEncoder:
         self._head_ypr = Template("/mocap/head/ypr", "fff")
         self._head_pos = Template("/mocap/head/pos", "fff")
         self._pose_world = [Template(f"/mocap/pose/world/{i}", "fff") for i in range(_POSE_POINTS)]
-        self._pose_image = [
-            Template(f"/mocap/pose/image/{i}", "ffff") for i in range(_POSE_POINTS)
-        ]
+        self._pose_image = [Template(f"/mocap/pose/image/{i}", "ffff") for i in range(_POSE_POINTS)]
         self._hand_score = {s: Template(f"/mocap/hand/{s}/score", "f") for s, _ in _SIDES}
         self._hand = {
-            s: [Template(f"/mocap/hand/{s}/{i}", "fff") for i in range(_HAND_POINTS)]
-            for s, _ in _SIDES
+            s: [Template(f"/mocap/hand/{s}/{i}", "fff") for i in range(_HAND_POINTS)] for s, _ in _SIDES
         }
         largest = max(t.size for t in self._blend)
         if not largest + 16 <= max_datagram <= MAX_UDP_PAYLOAD:

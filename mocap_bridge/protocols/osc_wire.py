@@ -120,9 +120,7 @@ def pack_elements(elements: Iterable[bytes], max_datagram: int) -> list[bytes]:
         n = len(el)
         if size + n > max_datagram:
             if empty + n > max_datagram:
-                raise ProtocolError(
-                    f"OSC element of {n} bytes cannot fit a {max_datagram}-byte datagram"
-                )
+                raise ProtocolError(f"OSC element of {n} bytes cannot fit a {max_datagram}-byte datagram")
             if size > empty:
                 out.append(b"".join(parts))
             parts = [BUNDLE_HEAD]
@@ -156,8 +154,7 @@ class FramePlan:
         for t in templates:
             if empty + t.size > max_datagram:
                 raise ProtocolError(
-                    f"{t.address}: element of {t.size} bytes cannot fit a {max_datagram}-byte "
-                    "datagram"
+                    f"{t.address}: element of {t.size} bytes cannot fit a {max_datagram}-byte datagram"
                 )
             if start < 0 or len(image) - start + t.size > max_datagram:
                 if start >= 0:
@@ -206,8 +203,7 @@ class FramePlan:
         n_f, n_i = np.size(floats), np.size(ints)
         if n_f != self.n_floats or n_i != self.n_ints:
             raise ProtocolError(
-                f"frame plan wants {self.n_floats} floats and {self.n_ints} ints, "
-                f"got {n_f} and {n_i}"
+                f"frame plan wants {self.n_floats} floats and {self.n_ints} ints, got {n_f} and {n_i}"
             )
         if n_f:
             self._f4[self.float_slots] = floats

@@ -42,7 +42,6 @@ from ..frames import (
 __all__ = ["Assembler", "AssemblerStats"]
 
 
-
 @dataclass(slots=True)
 class _Pending:
     index: int

