@@ -7,14 +7,13 @@ have is an error naming the file and the key, so typos never pass silently.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .resources import configs_dir, retarget_maps_dir
+from .resources import configs_dir, read_toml, retarget_maps_dir
 from .tracking.landmarkers import POSE_MODELS, TrackerSettings
 
 __all__ = [
@@ -36,13 +35,7 @@ def presets() -> list[str]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    return read_toml(path, "config file")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,13 @@ wheel installs them inside the package as ``mocap_bridge/data/configs`` and
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["configs_dir", "data_roots", "retarget_maps_dir"]
+__all__ = ["configs_dir", "data_roots", "read_toml", "retarget_maps_dir"]
 
 _PKG = Path(__file__).resolve().parent
 
@@ -29,6 +31,19 @@ def _find(name: str) -> Path:
             return root / name
     looked = ", ".join(map(str, DATA_ROOTS))
     raise ConfigError(f"cannot find the {name}/ folder of mocap_bridge (looked in {looked})")
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; ConfigError naming the file when it cannot be read or parsed."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: cannot read {what}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read {what}: {getattr(exc, 'strerror', None) or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
 
 
 def configs_dir() -> Path:

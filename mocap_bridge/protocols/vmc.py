@@ -35,7 +35,6 @@ Expression maps (``retarget_maps/arkit_to_vrm0.toml``) are data, validated once 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +44,7 @@ import numpy.typing as npt
 
 from ..errors import ConfigError, ProtocolError
 from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, RigFrame, Tracking
+from ..resources import read_toml
 from ..solve.coords import UNITY
 from ._state import overall_state
 from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template
@@ -245,14 +245,7 @@ def parse_expression_map(
 
 def load_expression_map(path: Path, allowed: Sequence[str] = VRM0_PRESETS) -> ExpressionMap:
     """Read and validate an expression-map TOML file (ConfigError names the file and key)."""
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read expression map: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return parse_expression_map(doc, str(path), allowed)
+    return parse_expression_map(read_toml(path, "expression map"), str(path), allowed)
 
 
 class VmcEncoder:

@@ -31,7 +31,6 @@ File format (written by :func:`save_calibration`, read with tomllib)::
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import numpy.typing as npt
 
 from ..errors import ConfigError, TrackingError
 from ..frames import ARKIT_NAMES, TrackedFrame
+from ..resources import read_toml
 from .face import arkit_from_mediapipe
 from .quat import from_matrix, normalize
 
@@ -180,12 +180,7 @@ def _bool(v: Any, where: str) -> bool:
 def load_calibration(path: str | Path) -> CalibrationProfile:
     """Read a profile; :class:`ConfigError` naming the file and key on any problem."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read calibration: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "calibration")
     index = {n: i for i, n in enumerate(ARKIT_NAMES)}
     prof: dict[str, Any] = {}
     arrays = {k: _const(d) for k, d in zip(_SHAPE_KEYS, (1.0, 0.0, 1.0, 0.0, 1.0), strict=True)}

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from ..errors import ConfigError
 from ..frames import HumanBone
-from ..resources import retarget_maps_dir
+from ..resources import read_toml, retarget_maps_dir
 
 __all__ = [
     "BONE_MAP_FORMAT",
@@ -61,12 +61,7 @@ class BoneMap:
 def load_bone_map(path: str | Path) -> BoneMap:
     """Read and validate a bone map file."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read bone map: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "bone map")
     fmt = data.get("format")
     if fmt != BONE_MAP_FORMAT:
         raise ConfigError(f"{p}: format: expected {BONE_MAP_FORMAT!r}, got {fmt!r}")
