@@ -118,19 +118,7 @@ def from_matrix(m: F64) -> F64:
     Magnitudes from the diagonal, signs from the antisymmetric part (copysign method); rotations
     within ~0.1° of a half turn (w tiny, signs unreliable) go through Shepperd's method.
     """
-    shape = m.shape[:-2]
-    flat = m.reshape(-1, 9)
-    r = flat @ _FM
-    q = r[:, :4]
-    q += 1.0
-    np.maximum(q, 0.0, out=q)
-    np.sqrt(q, out=q)
-    q *= 0.5
-    np.copysign(q[:, :3], r[:, 4:], out=q[:, :3])
-    w = q[:, 3]
-    if w.min() < 1e-3:
-        q = np.where((w < 1e-3)[:, None], _shepperd(flat.reshape(-1, 3, 3)), q)
-    return normalize(q).reshape((*shape, 4))
+    return normalize(from_rotation_matrix(m.reshape(-1, 3, 3))).reshape((*m.shape[:-2], 4))
 
 
 def from_rotation_matrix(m: F64) -> F64:
