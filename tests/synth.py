@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from mocap_bridge.frames import (
     FaceObservation,
@@ -82,3 +83,20 @@ def face_obs(blend: np.ndarray | None = None, matrix: np.ndarray | None = None) 
 def frame(i: int, t_ms: int, *, pose=None, face=None, hands=()) -> TrackedFrame:  # type: ignore[no-untyped-def]
     st = tuple(PartStatus.FOUND if x else PartStatus.NOT_FOUND for x in (pose, face, hands))
     return TrackedFrame(index=i, t_ms=t_ms, pose=pose, face=face, hands=tuple(hands), status=st)  # type: ignore[arg-type]
+
+
+def random_rotation(rng: np.random.Generator) -> Rotation:
+    return Rotation.random(random_state=int(rng.integers(1 << 30)))
+
+
+def curled_hand(rng: np.random.Generator, side: str, curl: float) -> np.ndarray:
+    """A flat hand with random finger curls (rotation vectors ~ N(0, curl)), a random orientation
+    and 2 mm jitter, in the internal frame."""
+    p = flat_hand_internal(side)
+    for mcp in (1, 5, 9, 13, 17):
+        for k in range(3):
+            pivot = p[mcp + k].copy()
+            r = Rotation.from_rotvec(rng.normal(0.0, curl, 3))
+            p[mcp + k + 1 : mcp + 4] = r.apply(p[mcp + k + 1 : mcp + 4] - pivot) + pivot
+    out: np.ndarray = random_rotation(rng).apply(p) + rng.normal(0.0, 0.002, p.shape)
+    return out

@@ -20,7 +20,16 @@ import math
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from synth import face_obs, flat_hand_internal, frame, hand_obs, pose_obs, tpose_internal
+from synth import (
+    curled_hand,
+    face_obs,
+    flat_hand_internal,
+    frame,
+    hand_obs,
+    pose_obs,
+    random_rotation,
+    tpose_internal,
+)
 
 from mocap_bridge.filters.gating import Gate, smoothstep
 from mocap_bridge.filters.one_euro import OneEuroFilter, RotationOneEuro
@@ -42,22 +51,6 @@ def _qdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return d
 
 
-def _random_hand(rng: np.random.Generator, side: str) -> np.ndarray:
-    """A flat hand with random finger curls, random orientation and jitter (internal frame)."""
-    p = flat_hand_internal(side)
-    for mcp in (1, 5, 9, 13, 17):
-        for k in range(3):
-            pivot = p[mcp + k].copy()
-            r = Rotation.from_rotvec(rng.normal(0.0, 0.5, 3))
-            p[mcp + k + 1 : mcp + 4] = r.apply(p[mcp + k + 1 : mcp + 4] - pivot) + pivot
-    out: np.ndarray = _rot(rng).apply(p) + rng.normal(0.0, 0.002, p.shape)
-    return out
-
-
-def _rot(rng: np.random.Generator) -> Rotation:
-    return Rotation.random(random_state=int(rng.integers(1 << 30)))
-
-
 def _random_pose(rng: np.random.Generator) -> np.ndarray:
     p = tpose_internal() + rng.normal(0.0, 0.05, (33, 3))
     out: np.ndarray = Rotation.from_euler("y", rng.uniform(-0.6, 0.6)).apply(p)
@@ -69,7 +62,7 @@ def test_fused_hand_solve_matches_level_by_level() -> None:
     rng = np.random.default_rng(1)
     hs = HandSolver()
     for _ in range(200):
-        w = np.stack((_random_hand(rng, "Left"), _random_hand(rng, "Right"))) * FLIP
+        w = np.stack((curled_hand(rng, "Left", 0.5), curled_hand(rng, "Right", 0.5))) * FLIP
         ref_frames = hs.frames(w)
         ref = hs.fingers(w, ref_frames)
         frames, fingers = hs.solve(w)
@@ -99,8 +92,8 @@ def test_body_solve_matches_reference(upper: bool) -> None:
     for _ in range(150):
         world = (_random_pose(rng) * FLIP).astype(np.float32)
         ok = rng.random(33) > 0.15
-        head = _rot(rng).as_quat() if rng.random() < 0.5 else None
-        hands = tuple(_rot(rng).as_matrix() if rng.random() < 0.5 else None for _ in range(2))
+        head = random_rotation(rng).as_quat() if rng.random() < 0.5 else None
+        hands = tuple(random_rotation(rng).as_matrix() if rng.random() < 0.5 else None for _ in range(2))
         kw = {"head_global": head, "hand_frames": hands}
         rot, valid, hips = bs.solve(world, ok, **kw)  # type: ignore[arg-type]
         r_rot, r_valid, r_hips = bs._solve_reference(world, ok, **kw)  # type: ignore[arg-type]
@@ -128,7 +121,7 @@ def _synthetic_stream(rng: np.random.Generator, n: int) -> list:  # type: ignore
         m[:3, :3] = Rotation.from_rotvec(rng.normal(0.0, 0.2, 3)).as_matrix()
         m[:3, 3] = (rng.normal(0.0, 2.0), rng.normal(0.0, 2.0), -50.0 + rng.normal(0.0, 2.0))
         face = face_obs(rng.uniform(0.0, 1.0, 52), m) if rng.random() > 0.1 else None
-        hands = [hand_obs(s, _random_hand(rng, s)) for s in ("Left", "Right") if rng.random() > 0.2]
+        hands = [hand_obs(s, curled_hand(rng, s, 0.5)) for s in ("Left", "Right") if rng.random() > 0.2]
         frames.append(frame(i, 33 * i, pose=pose, face=face, hands=hands))
     return frames
 
@@ -182,9 +175,9 @@ def test_float_head_pose_matches_numpy_formula() -> None:
     rng = np.random.default_rng(6)
     for _ in range(100):
         m = np.eye(4)
-        m[:3, :3] = _rot(rng).as_matrix() * rng.uniform(0.9, 1.1, 3)
+        m[:3, :3] = random_rotation(rng).as_matrix() * rng.uniform(0.9, 1.1, 3)
         m[:3, 3] = rng.normal(0.0, 20.0, 3)
-        nr = _rot(rng).as_matrix()
+        nr = random_rotation(rng).as_matrix()
         nt = rng.normal(0.0, 0.3, 3)
         q, p = head_from_matrix(m, nr, nt)
         rq, rp = _head_numpy(m, nr, nt)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import media
 from scipy.spatial.transform import Rotation
 from synth import face_obs, frame
 
@@ -16,13 +17,10 @@ from mocap_bridge.solve.calibration import capture_calibration, save_calibration
 from mocap_bridge.solve.rig import RigSolver
 from mocap_bridge.solve.settings import SolveSettings
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-pytestmark = pytest.mark.skipif(not MEDIA.is_dir(), reason=f"test media folder {MEDIA} is absent")
-
 
 def _track(name: str) -> list[TrackedFrame]:
     offline = pytest.importorskip("mocap_bridge.tracking.offline")
-    return list(offline.track_file(MEDIA / name))
+    return list(offline.track_file(media(name)))
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import media
 from scipy.spatial.transform import Rotation
-from synth import face_obs, flat_hand_internal, frame, hand_obs, pose_obs, tpose_internal
+from synth import curled_hand, face_obs, frame, hand_obs, pose_obs, tpose_internal
 
 from mocap_bridge.filters.one_euro import OneEuroParams
 from mocap_bridge.frames import HandObservation, RigFrame, TrackedFrame
@@ -26,7 +27,6 @@ from mocap_bridge.solve.settings import SolveSettings
 
 pytest.importorskip("numba")
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 ATOL = 1e-6
 
 
@@ -75,18 +75,8 @@ def run_both(settings: SolveSettings, frames: list[TrackedFrame]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- synthetic
-def _rot(rng: np.random.Generator) -> Rotation:
-    return Rotation.random(random_state=int(rng.integers(1 << 30)))
-
-
 def _hand(rng: np.random.Generator, side: str) -> np.ndarray:
-    p = flat_hand_internal(side)
-    for mcp in (1, 5, 9, 13, 17):
-        for k in range(3):
-            pivot = p[mcp + k].copy()
-            r = Rotation.from_rotvec(rng.normal(0.0, 0.6, 3))
-            p[mcp + k + 1 : mcp + 4] = r.apply(p[mcp + k + 1 : mcp + 4] - pivot) + pivot
-    out: np.ndarray = _rot(rng).apply(p) + rng.normal(0.0, 0.002, p.shape)
+    out = curled_hand(rng, side, 0.6)
     if rng.random() < 0.05:  # a finger folded straight back (antiparallel: the reference path)
         out[8] = out[7] - (out[7] - out[6])
     return out
@@ -227,9 +217,7 @@ def test_no_jit_environment_knob(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ---------------------------------------------------------------------------------------------- footage
 def _track(name: str, max_frames: int, mirror: bool = False) -> list[TrackedFrame]:
-    path = MEDIA / name
-    if not path.is_file():
-        pytest.skip(f"test footage {name} not found: ../shared/media is absent in this checkout")
+    path = media(name)
     offline = pytest.importorskip("mocap_bridge.tracking.offline")
     return list(offline.track_file(path, max_frames=max_frames, mirror=mirror))
 
