@@ -45,7 +45,6 @@ class RunOptions:
     tracker: TrackerSettings
     model_paths: dict[str, Path] = field(default_factory=dict)
     max_frames: int | None = None
-    record: Path | None = None
     preview: bool = False
     status_interval_s: float = 1.0
     quiet: bool = False

@@ -198,7 +198,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .recording import RecordingReader, RecordingWriter, is_recording_path
     from .solve.rig import RigSolver
     from .solve.settings import apply_solve_arguments, solve_settings_from_config
-    from .tracking.models import sha256_file
+    from .tracking.models import MODELS, sha256_file
     from .tracking.offline import resolve_model_paths
 
     config = _load(args)
@@ -225,7 +225,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         recorder = None
         if args.record is not None:
-            models = {name: sha256_file(path) for name, path in paths.items()}
+            # Cached bundles were just verified against the registry; only explicit files need hashing.
+            models = {
+                name: sha256_file(path) if name in tracker.model_paths else MODELS[name].sha256
+                for name, path in paths.items()
+            }
             if replay:
                 models = dict(source.header.get("models", {}))
             recorder = RecordingWriter(
@@ -238,8 +242,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _say(f"{PROG}: {source.description} → {', '.join(s.name for s in sinks) or 'no outputs'}")
     opts = RunOptions(
-        capture=cap, tracker=tracker, model_paths=paths, max_frames=args.max_frames, record=args.record,
-        preview=args.preview, quiet=args.quiet,
+        capture=cap, tracker=tracker, model_paths=paths, max_frames=args.max_frames, preview=args.preview,
+        quiet=args.quiet,
     )  # fmt: skip
     result = run_session(opts, source, solver.solve, sinks, recorder=recorder)
     return 0 if result.stats.errors == 0 or result.stats.emitted else 1
