@@ -1,9 +1,22 @@
-"""Builds and runs one capture session: source → tracker → assembler → pipeline → sinks.
+"""Builds and runs one capture session from :class:`~mocap_bridge.settings.Settings`.
 
-Threads: the capture thread reads frames and hands them to MediaPipe (LIVE_STREAM: ``detect_async``
-returns at once; VIDEO: ``detect`` blocks). MediaPipe answers on its own threads. The one thread
-boundary is ``loop.call_soon_threadsafe``: callbacks convert their result and hand it to the asyncio
-loop, where the assembler, the pipeline and every sink run. Nothing on the loop waits for a peer.
+source → tracker → assembler → pipeline (record, solve) → sinks.
+
+Threads, and the one boundary between them
+------------------------------------------
+* The **capture thread** reads frames and hands them to MediaPipe (LIVE_STREAM: ``detect_async``
+  returns at once; VIDEO: ``detect`` blocks and returns the results).
+* MediaPipe answers on **its own threads**; the callbacks only convert the result to our frame types
+  and hand it over with ``loop.call_soon_threadsafe``. They touch nothing else.
+* The **asyncio loop thread** owns every stateful object: the assembler, the hand planner, the
+  pipeline (solver, recorder) and every sink. Nothing on it awaits a peer.
+
+Two values are read across threads, each through a one-slot :class:`~mocap_bridge.mailbox.Mailbox`:
+the hand plan (computed on the loop from results, read by the capture thread before each frame)
+and the latest solved frame (read by the preview window on the capture thread).
+
+The assembler is driven by results and by a single timer, re-armed from its
+``next_deadline_ms()`` whenever the set of pending frames changes.
 """
 
 from __future__ import annotations
@@ -17,37 +30,45 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from .capture.sources import FrameSource
-from .clock import monotonic_ms
-from .config import CaptureSettings
-from .errors import MocapBridgeError
-from .frames import Part, TrackedFrame
+from .capture.sources import FrameSource, open_source
+from .clock import monotonic_ms, wall_ms, wall_offset_ms
+from .errors import CaptureError, ConfigError, MocapBridgeError
+from .frames import Part, RigFrame, TrackedFrame
+from .mailbox import Mailbox
 from .pipeline import Pipeline, RunStats, Solve
-from .recording import RecordingReader, RecordingWriter
+from .recording import RecordingReader, RecordingWriter, is_recording_path
+from .settings import Settings
 from .sink import FrameSink
 from .tracking.assembler import Assembler, AssemblerStats
-from .tracking.landmarkers import Landmarkers, TrackerSettings
+from .tracking.landmarkers import Landmarkers
 
-__all__ = ["RunOptions", "RunResult", "run_session"]
+__all__ = ["RunOptions", "RunResult", "open_frame_source", "parts_in_use", "run", "run_session"]
 
 log = logging.getLogger(__name__)
 
+PROG = "mocap-bridge"
 _QUEUE_DEPTH = 4  # video/replay hand-over: enough to overlap, small enough to stay in step
+#: Longest wait for the outputs to close at the end (a stalled WebSocket client must not hold us).
+_CLOSE_TIMEOUT_S = 1.0
+
+Plan = tuple[tuple[bool, bool, bool], tuple[int, int, int]]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RunOptions:
-    capture: CaptureSettings
-    tracker: TrackerSettings
-    model_paths: dict[str, Path] = field(default_factory=dict)
+    """What one run does beyond the settings (command-line only; not in the TOML files)."""
+
     max_frames: int | None = None
+    record: Path | None = None
     preview: bool = False
-    status_interval_s: float = 1.0
     quiet: bool = False
+    models_dir: Path | None = None
+    offline: bool = False
+    status_interval_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -55,17 +76,36 @@ class RunResult:
     stats: RunStats
     assembler: AssemblerStats | None
     elapsed_s: float
-    interrupted: bool
+    #: 0 when the source ended or max_frames was reached, else the signal that stopped the run
+    stopped_by: int = 0
+
+
+def parts_in_use(settings: Settings, *, recording: bool = False) -> tuple[bool, bool, bool]:
+    """The landmarkers worth running: enabled, solved, and read by an enabled output.
+
+    Live Link carries only the face and head; VMC, OSC and WebSocket carry everything. A
+    recording keeps every enabled landmarker (it stores tracking, not outputs).
+    """
+    pose, face, hands = settings.tracking.parts
+    if recording:
+        return (pose, face, hands)
+    body_out = settings.vmc.enabled or settings.osc.enabled or settings.ws.enabled
+    face_out = body_out or settings.livelink.enabled
+    return (
+        pose and body_out and settings.body.enabled,
+        face and face_out and (settings.face.enabled or settings.head.enabled),
+        hands and body_out and settings.hands.enabled,
+    )
 
 
 class _Preview:
     """An OpenCV window with the latest landmarks drawn; only when a display exists."""
 
-    def __init__(self, pipeline: Pipeline, stop: threading.Event) -> None:
+    def __init__(self, latest: Mailbox[RigFrame | None], stop: threading.Event) -> None:
         import cv2
 
         self._cv2 = cv2
-        self._pipeline = pipeline
+        self._latest = latest
         self._stop = stop
         self._name = "mocap_bridge preview (q to quit)"
 
@@ -78,7 +118,7 @@ class _Preview:
     def show(self, rgb: Any) -> None:
         cv2 = self._cv2
         img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        rig = self._pipeline.last_rig
+        rig = self._latest.get()
         if rig is not None:
             h, w = img.shape[:2]
             tracked = rig.tracked
@@ -103,43 +143,77 @@ class _Preview:
 class _Session:
     def __init__(
         self,
+        settings: Settings,
         opts: RunOptions,
         source: FrameSource | RecordingReader,
         solve: Solve,
         sinks: Sequence[FrameSink],
+        model_paths: dict[str, Path],
+        parts: tuple[bool, bool, bool],
         out: TextIO,
     ) -> None:
+        self.settings = settings
         self.opts = opts
         self.source = source
+        self.model_paths = model_paths
+        self.parts = parts
         self.replay = isinstance(source, RecordingReader)
-        self.live = not self.replay and opts.capture.mode == "realtime"
+        self.live = not self.replay and settings.capture.mode == "realtime"
         self.out = out
         self.stop = threading.Event()
+        self.latest_rig: Mailbox[RigFrame | None] = Mailbox(None)
         self.pipeline = Pipeline(solve, sinks, clock=monotonic_ms, measure_latency=self.live)
-        self.assembler = Assembler(opts.tracker.deadline_ms) if self.live else None
+        self.pipeline.on_rig = self.latest_rig.put
+        self.assembler = Assembler(settings.tracking.deadline_ms) if self.live else None
+        self.plan: Mailbox[Plan] = Mailbox(((False, False, False), (0, 0, 0)))
+        self.lm: Landmarkers | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.capture_error: BaseException | None = None
         self.capture_done: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due: float | None = None
+        self._drained = asyncio.Event()  # the capture ended and the assembler has nothing pending
 
     # ---- loop side -------------------------------------------------------------------------
     def _emit(self, frames: list[TrackedFrame]) -> None:
         for frame in frames:
             self.pipeline.process(frame)
-        if self.assembler is not None:
-            self.pipeline.stats.dropped = self.assembler.stats.dropped
+        assert self.assembler is not None
+        self.pipeline.stats.dropped = self.assembler.stats.dropped
+        if self.stop.is_set() and not self.assembler.pending:
+            self._drained.set()
+        self._arm_timer()
 
-    def _on_submit(
-        self, index: int, t_ms: int, parts: tuple[bool, bool, bool], sources: tuple[int, int, int]
-    ) -> None:
+    def _arm_timer(self) -> None:
+        """Keep exactly one timer, due at the assembler's next deadline."""
         assert self.assembler is not None and self.loop is not None
+        due = self.assembler.next_deadline_ms()
+        if due == self._timer_due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_due = due
+        if due is not None:
+            delay = max(0.0, (due - monotonic_ms()) / 1000.0) + 0.001
+            self._timer = self.loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        assert self.assembler is not None
+        self._timer, self._timer_due = None, None
+        self._emit(self.assembler.poll(monotonic_ms()))
+
+    def _on_submit(self, index: int, t_ms: int, parts: tuple[bool, bool, bool],
+                   sources: tuple[int, int, int]) -> None:  # fmt: skip
+        assert self.assembler is not None
         self.pipeline.stats.captured += 1
         self.assembler.submit(index, t_ms, parts, sources)
-        self.pipeline.stats.dropped = self.assembler.stats.dropped
-        delay = max(0.0, (t_ms + self.assembler.deadline_ms - monotonic_ms()) / 1000.0)
-        self.loop.call_later(delay + 0.001, self._poll)
+        self._emit([])
 
     def _on_result(self, part: Part, t_ms: int, payload: Any, source: int) -> None:
-        assert self.assembler is not None
+        assert self.assembler is not None and self.lm is not None
+        self.lm.observe(part, payload, source)
+        self.plan.put(self.lm.plan())
         self._emit(self.assembler.deliver(part, t_ms, payload, monotonic_ms(), source))
 
     def _hand_over(self, part: Part, t_ms: int, payload: Any, source: int) -> None:
@@ -150,10 +224,6 @@ class _Session:
     def _on_refused(self, part: Part, t_ms: int) -> None:
         assert self.assembler is not None
         self._emit(self.assembler.abandon(part, t_ms, monotonic_ms()))
-
-    def _poll(self) -> None:
-        assert self.assembler is not None
-        self._emit(self.assembler.poll(monotonic_ms()))
 
     # ---- capture thread --------------------------------------------------------------------
     def _capture_live(self, lm: Landmarkers) -> None:
@@ -166,9 +236,12 @@ class _Session:
             for cap in src.frames():
                 if self.stop.is_set() or self._enough(cap.index):
                     break
-                expected, sources = lm.plan()
+                expected, sources = self.plan.get()
+                # Registered with the assembler *before* MediaPipe sees the image: callbacks run on
+                # the loop in the order call_soon_threadsafe was called, so no result can arrive for
+                # a timestamp the assembler does not know yet (it would count it as unknown).
                 loop.call_soon_threadsafe(self._on_submit, cap.index, cap.t_ms, expected, sources)
-                accepted = lm.submit(cap.rgb, cap.t_ms, expected)
+                accepted = lm.submit(cap.rgb, cap.t_ms, expected, sources)
                 for p in range(3):
                     if expected[p] and not accepted[p]:  # refused: that part is gone for this frame
                         loop.call_soon_threadsafe(self._on_refused, Part(p), cap.t_ms)
@@ -200,14 +273,15 @@ class _Session:
 
     def _video_frames(self, lm: Landmarkers | None) -> Iterator[tuple[TrackedFrame, Any]]:
         if isinstance(self.source, RecordingReader):
-            for n, frame in enumerate(self.source.replay(realtime=self.opts.capture.mode == "realtime")):
-                if self._enough(n):
+            realtime = self.settings.capture.mode == "realtime"
+            for n, frame in enumerate(self.source.replay(realtime=realtime)):
+                if self._enough(n) or self.stop.is_set():
                     return
                 yield frame, None
             return
         assert lm is not None
         for cap in self.source.frames():
-            if self._enough(cap.index):
+            if self._enough(cap.index) or self.stop.is_set():
                 return
             yield lm.track(cap.rgb, cap.index, cap.t_ms), cap.rgb
 
@@ -217,7 +291,7 @@ class _Session:
     def _make_preview(self) -> _Preview | None:
         if not self.opts.preview or self.replay:
             return None
-        return _Preview(self.pipeline, self.stop)
+        return _Preview(self.latest_rig, self.stop)
 
     def _capture_main(self, target: Callable[[], None]) -> None:
         try:
@@ -227,7 +301,8 @@ class _Session:
         finally:
             self.stop.set()
             if self.loop is not None and self.capture_done is not None:
-                self.loop.call_soon_threadsafe(self.capture_done.set)
+                with contextlib.suppress(RuntimeError):  # loop already closed
+                    self.loop.call_soon_threadsafe(self.capture_done.set)
 
     # ---- orchestration ---------------------------------------------------------------------
     async def _status_task(self, started: float) -> None:
@@ -239,72 +314,63 @@ class _Session:
                 print(self.pipeline.status_line((now - last) / 1000.0), file=self.out, flush=True)
             last = now
 
+    async def _close_sinks(self) -> None:
+        async def close(sink: FrameSink) -> None:
+            try:
+                await asyncio.wait_for(sink.aclose(), _CLOSE_TIMEOUT_S)
+            except (Exception, asyncio.CancelledError):
+                log.debug("closing %s failed", sink.name, exc_info=True)
+
+        await asyncio.gather(*(close(s) for s in self.pipeline.sinks))
+
     async def run(self) -> RunResult:
         self.loop = loop = asyncio.get_running_loop()
         self.capture_done = asyncio.Event()
-        interrupted = False
+        stopped_by = 0
 
-        def on_sigint() -> None:
-            nonlocal interrupted
-            interrupted = True
+        def on_signal(signum: int) -> None:
+            nonlocal stopped_by
+            stopped_by = stopped_by or signum
             self.stop.set()
 
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-        for sink in self.pipeline.sinks:
-            await sink.start()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, on_signal, signum)
         started = monotonic_ms()
-        status = asyncio.create_task(self._status_task(started))
-        lm: Landmarkers | None = None
+        status: asyncio.Task[None] | None = None
         try:
+            for sink in self.pipeline.sinks:
+                await sink.start()
+            status = asyncio.create_task(self._status_task(started))
             if not self.replay:
-                lm = Landmarkers(
-                    self.opts.tracker,
-                    self.opts.model_paths,
-                    live=self.live,
-                    on_result=self._hand_over if self.live else None,
-                )
+                pose, face, hands = self.parts
+                tracking = replace(self.settings.tracking, pose=pose, face=face, hands=hands)
+                self.lm = Landmarkers(tracking, self.model_paths, live=self.live,
+                                      on_result=self._hand_over if self.live else None)  # fmt: skip
+                self.plan.put(self.lm.plan())
             # Everything built so far lives for the whole run: move it out of the collector's sight
             # so a full collection mid-stream does not walk MediaPipe's and numpy's start-up heap.
             gc.collect()
             gc.freeze()
             if self.live:
-                assert lm is not None
-                thread = threading.Thread(
-                    target=self._capture_main, args=(lambda: self._capture_live(lm),), name="capture"
-                )
-                thread.start()
-                await self.capture_done.wait()
-                thread.join()
-                # Let the last frames meet their deadline, then flush what is left.
-                await asyncio.sleep((self.opts.tracker.deadline_ms + 20) / 1000.0)
-                lm.close()  # waits for MediaPipe's threads; late results after this are ignored
-                await asyncio.sleep(0)
-                assert self.assembler is not None
-                self._emit(self.assembler.flush())
+                await self._run_live()
             else:
-                queue: asyncio.Queue[TrackedFrame | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
-                thread = threading.Thread(
-                    target=self._capture_main, args=(lambda: self._capture_video(lm, queue),), name="capture"
-                )
-                thread.start()
-                while (frame := await queue.get()) is not None:
-                    self.pipeline.stats.captured += 1
-                    self.pipeline.process(frame)
-                await self.capture_done.wait()  # the capture thread's last put needs the loop
-                thread.join()
+                await self._run_video()
         finally:
             gc.unfreeze()
-            status.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await status
-            if lm is not None:
-                lm.close()
-            for sink in self.pipeline.sinks:
-                with contextlib.suppress(Exception):
-                    await sink.aclose()
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
+            self.stop.set()
+            if status is not None:
+                status.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await status
+            if self._timer is not None:
+                self._timer.cancel()
+            if self.lm is not None:
+                self.lm.close()
+            await self._close_sinks()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(signum)
         if self.capture_error is not None:
             if isinstance(self.capture_error, MocapBridgeError):
                 raise self.capture_error
@@ -313,25 +379,63 @@ class _Session:
             stats=self.pipeline.stats,
             assembler=self.assembler.stats if self.assembler else None,
             elapsed_s=(monotonic_ms() - started) / 1000.0,
-            interrupted=interrupted,
+            stopped_by=stopped_by,
         )
+
+    async def _run_live(self) -> None:
+        lm, assembler, done = self.lm, self.assembler, self.capture_done
+        assert lm is not None and assembler is not None and done is not None
+        thread = threading.Thread(
+            target=self._capture_main, args=(lambda: self._capture_live(lm),), name="capture", daemon=True
+        )
+        thread.start()
+        await done.wait()
+        await asyncio.to_thread(thread.join)
+        # Let the last frames meet their deadline (or be answered), then flush what is left.
+        self._emit([])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), (assembler.deadline_ms + 20) / 1000.0)
+        lm.close()  # waits for MediaPipe's threads; results after this are ignored
+        await asyncio.sleep(0)
+        self._emit(assembler.flush())
+
+    async def _run_video(self) -> None:
+        done = self.capture_done
+        assert done is not None
+        queue: asyncio.Queue[TrackedFrame | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
+        thread = threading.Thread(
+            target=self._capture_main, args=(lambda: self._capture_video(self.lm, queue),), name="capture",
+            daemon=True,
+        )  # fmt: skip
+        thread.start()
+        while (frame := await queue.get()) is not None:
+            self.pipeline.stats.captured += 1
+            self.pipeline.process(frame)
+        await done.wait()  # the capture thread's last put needs the loop
+        await asyncio.to_thread(thread.join)
 
 
 def run_session(
-    opts: RunOptions,
+    settings: Settings,
     source: FrameSource | RecordingReader,
     solve: Solve,
     sinks: Sequence[FrameSink],
     *,
+    opts: RunOptions | None = None,
+    model_paths: dict[str, Path] | None = None,
+    parts: tuple[bool, bool, bool] | None = None,
     out: TextIO = sys.stderr,
     recorder: RecordingWriter | None = None,
 ) -> RunResult:
-    """Run until the source ends, ``max_frames`` is reached or Ctrl-C; always closes everything."""
-    session = _Session(opts, source, solve, sinks, out)
-    session.pipeline.recorder = recorder
+    """Run until the source ends, ``max_frames`` is reached, or SIGINT/SIGTERM; always closes
+    the source, the landmarkers, the outputs and the recording."""
+    opts = opts or RunOptions()
     if opts.preview and not _Preview.available():
         print("no display found: --preview is off", file=out)
-        opts.preview = False
+        opts = replace(opts, preview=False)
+    session = _Session(settings, opts, source, solve, sinks, model_paths or {},
+                       parts or settings.tracking.parts, out)  # fmt: skip
+    session.pipeline.recorder = recorder
     try:
         result = asyncio.run(session.run())
     finally:
@@ -341,3 +445,85 @@ def run_session(
     if not opts.quiet:
         print(session.pipeline.summary(result.elapsed_s), file=out, flush=True)
     return result
+
+
+# ------------------------------------------------------------------------------------ building
+def open_frame_source(settings: Settings, say: Callable[[str], None]) -> FrameSource | RecordingReader:
+    """The frame source (or recording reader); no source means camera 0, else the demo."""
+    cap = settings.capture
+    realtime = cap.mode == "realtime"
+    if cap.source and is_recording_path(cap.source):
+        return RecordingReader(cap.source)
+    if cap.source:
+        return open_source(cap.source, realtime=realtime, mirror=cap.mirror, max_side=cap.max_side)
+    try:
+        return open_source("0", realtime=True, mirror=cap.mirror, max_side=cap.max_side)
+    except CaptureError as exc:
+        say(f"no camera ({exc}); playing the demo instead")
+        return open_source("demo", realtime=realtime, mirror=cap.mirror, max_side=cap.max_side)
+
+
+def _wall_offset(source: FrameSource | RecordingReader, live: bool) -> float:
+    """Epoch ms minus capture-stamp ms, so Live Link timecode reads as wall-clock time."""
+    if live:
+        return wall_offset_ms()
+    if isinstance(source, RecordingReader):
+        first = next(iter(source.frames()), None)
+        return wall_ms() - (first.t_ms if first is not None else 0)
+    return wall_ms()  # media time starts at 0
+
+
+def run(
+    settings: Settings,
+    opts: RunOptions,
+    *,
+    say: Callable[[str], None],
+    progress_factory: Any = None,
+    out: TextIO = sys.stderr,
+) -> RunResult:
+    """Build everything the settings ask for and run one session (``mocap-bridge run``)."""
+    from .sinks import build_sinks
+    from .solve.rig import RigSolver
+    from .tracking.models import MODELS, sha256_file
+    from .tracking.offline import resolve_model_paths
+
+    if opts.record is not None and not is_recording_path(str(opts.record)):
+        raise ConfigError(f"--record must end in .jsonl or .jsonl.gz: {opts.record}")
+    source = open_frame_source(settings, say)
+    try:
+        replay = isinstance(source, RecordingReader)
+        parts = parts_in_use(settings, recording=opts.record is not None)
+        tracking = settings.tracking
+        paths: dict[str, Path] = {}
+        if not replay:
+            needed = replace(tracking, pose=parts[0], face=parts[1], hands=parts[2])
+            paths = resolve_model_paths(needed, models_dir=opts.models_dir, offline=opts.offline, say=say,
+                                        progress_factory=progress_factory)  # fmt: skip
+        solver = RigSolver(settings)
+        live = not replay and settings.capture.mode == "realtime"
+        sinks = build_sinks(
+            settings, stream_rate_hz=source.fps, wall_clock_offset_ms=_wall_offset(source, live)
+        )
+        recorder = None
+        if opts.record is not None:
+            if replay:
+                models = dict(source.header.get("models", {}))
+            else:  # cached bundles were just verified against the registry; hash explicit files only
+                explicit = tracking.model_paths
+                models = {n: sha256_file(p) if n in explicit else MODELS[n].sha256 for n, p in paths.items()}
+            cap = settings.capture
+            recorder = RecordingWriter(
+                opts.record,
+                source=source.description,
+                mode=cap.mode,
+                mirror=cap.mirror,
+                fps=source.fps,
+                models=models,
+            )
+    except BaseException:
+        source.close()
+        raise
+    if not opts.quiet:
+        say(f"{PROG}: {source.description} → {', '.join(s.name for s in sinks) or 'no outputs'}")
+    return run_session(settings, source, solver.solve, sinks, opts=opts, model_paths=paths, parts=parts,
+                       out=out, recorder=recorder)  # fmt: skip

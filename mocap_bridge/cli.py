@@ -1,6 +1,9 @@
-"""Command line: ``mocap-bridge run|models|calibrate|bench``; the only place that configures logging.
+"""Command line: ``mocap-bridge run|models|calibrate|bench``. Parses, calls, prints.
 
-Every MocapBridgeError becomes one line on stderr and exit code 2; so do invalid flags.
+The only importer of argparse and the only place that configures logging. Every flag that has a
+setting maps onto its ``[table] key`` in :data:`FLAG_KEYS` (the settings model validates it like a
+file's value, naming the flag). Every MocapBridgeError becomes one line on stderr and exit code 2;
+so do invalid flags. Ctrl-C exits 130, SIGTERM 143, both after the summary and a finished recording.
 """
 
 from __future__ import annotations
@@ -9,21 +12,41 @@ import argparse
 import itertools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import CaptureError, ConfigError, MocapBridgeError
+from .errors import ConfigError, MocapBridgeError
 
-__all__ = ["main"]
+__all__ = ["FLAG_KEYS", "build_parser", "main"]
 
 # MediaPipe's native logging (glog/absl) is chatty on start-up; keep warnings and errors only.
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROG = "mocap-bridge"
+
+#: argparse destination → (table, key) of the setting it overrides.
+FLAG_KEYS: dict[str, tuple[str, str]] = {
+    "source": ("capture", "source"),
+    "mode": ("capture", "mode"),
+    "mirror": ("capture", "mirror"),
+    "max_side": ("capture", "max_side"),
+    "pose_model": ("tracking", "pose_model"),
+    "deadline_ms": ("tracking", "deadline_ms"),
+    "subject": ("livelink", "subject"),
+    "perfect_sync": ("vmc", "perfect_sync"),
+    "perfect_sync_case": ("vmc", "perfect_sync_case"),
+    "expression_map": ("vmc", "expression_map"),
+    "ws_token": ("ws", "token"),
+    "smoothing": ("smoothing", "enabled"),
+    "calibration": ("face", "calibration"),
+    "body_mode": ("body", "mode"),
+    "swap_lr": ("face", "swap_lr"),
+    "bone_map": ("retarget", "bone_map"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,20 +60,24 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return value
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -62,12 +89,84 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="camera index, video, image, folder, 'demo' or a .jsonl[.gz] recording")
-    p.add_argument("--mode", choices=("realtime", "video"),
-                   help="realtime: live, files paced like a camera (LIVE_STREAM); "
-                        "video: every frame, as fast as possible (VIDEO mode, deterministic)")  # fmt: skip
-    p.add_argument("--mirror", action="store_true", default=None, help="flip the image (selfie view)")
+    p.add_argument(
+        "--mode",
+        choices=("realtime", "video"),
+        help="realtime: live, files paced like a camera (LIVE_STREAM); "
+        "video: every frame, as fast as possible (VIDEO mode, deterministic)",
+    )
+    p.add_argument("--mirror", action="store_const", const=True, help="flip the image (selfie view)")
     p.add_argument("--pose-model", choices=("lite", "full", "heavy"), help="pose model size (default full)")
-    p.add_argument("--max-side", type=int, help="downscale frames whose longest side exceeds this")
+    p.add_argument("--max-side", type=_whole, help="downscale frames whose longest side exceeds this")
+
+
+def _add_output_args(run: argparse.ArgumentParser) -> None:
+    g = run.add_argument_group("outputs (override [livelink] [vmc] [osc] [ws])")
+    for proto, default, what in (
+        ("livelink", "127.0.0.1:11111", "Live Link Face UDP"),
+        ("vmc", "127.0.0.1:39539", "VMC (OSC)"),
+        ("osc", "off", "generic OSC (/mocap/...)"),
+    ):
+        g.add_argument(
+            f"--{proto}",
+            action="append",
+            metavar="HOST:PORT",
+            help=f"{what} target, repeatable (default {default})",
+        )
+        g.add_argument(f"--no-{proto}", action="store_true", help=f"do not send {what}")
+    g.add_argument("--subject", metavar="NAME", help="Live Link subject name (default MocapBridge)")
+    g.add_argument(
+        "--perfect-sync",
+        action="store_const",
+        const=True,
+        help="VMC: also send the 52 ARKit perfect-sync blendshapes",
+    )
+    g.add_argument(
+        "--perfect-sync-case", choices=("lowerCamel", "PascalCase"), help="VMC: perfect-sync name case"
+    )
+    g.add_argument("--expression-map", metavar="TOML", help="VMC: ARKit → VRM 0.x expression map")
+    g.add_argument("--max-datagram", metavar="BYTES", type=_whole, help="largest VMC/OSC UDP datagram (1200)")
+    g.add_argument(
+        "--ws", metavar="HOST:PORT", help="WebSocket server address (default 127.0.0.1:8765; port 0 = any)"
+    )
+    g.add_argument("--no-ws", action="store_true", help="do not run the WebSocket server")
+    g.add_argument("--ws-token", metavar="TOKEN", help="WebSocket clients must pass ?token=TOKEN")
+
+
+def _add_solve_args(run: argparse.ArgumentParser) -> None:
+    g = run.add_argument_group("signal and solve")
+    g.add_argument(
+        "--no-smoothing",
+        dest="smoothing",
+        action="store_const",
+        const=False,
+        help="turn One-Euro smoothing off (landmarks, blendshapes, rotations)",
+    )
+    g.add_argument(
+        "--calibration", metavar="FILE", help="face/head calibration profile from `mocap-bridge calibrate`"
+    )
+    body = g.add_mutually_exclusive_group()
+    body.add_argument(
+        "--upper-body",
+        dest="body_mode",
+        action="store_const",
+        const="upper",
+        help="seated mode: legs held at rest, hips fixed",
+    )
+    body.add_argument(
+        "--full-body", dest="body_mode", action="store_const", const="full", help="solve legs and hips too"
+    )
+    g.add_argument(
+        "--swap-lr",
+        action="store_const",
+        const=True,
+        help="swap left/right blendshapes and eye gaze (if winks come out on the wrong side)",
+    )
+    g.add_argument(
+        "--bone-map",
+        metavar="NAME|FILE",
+        help="bone names: unity, vrm0, vrm1, rigify, mixamo, unreal_mannequin, metahuman, or a file",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,9 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-frames", type=_positive_int, help="stop after N frames")
     run.add_argument("--record", type=Path, help="write every merged frame to FILE.jsonl[.gz]")
     run.add_argument("--preview", action="store_true", help="OpenCV window with landmarks (needs a display)")
-    run.add_argument("--deadline-ms", type=_positive_float, help="wait at most this long for a late part")
+    run.add_argument("--deadline-ms", type=_number, help="wait at most this long for a late part (1..10000)")
     run.add_argument("--quiet", action="store_true", help="no status line or summary")
-    _add_plugin_args(run)
+    _add_output_args(run)
+    _add_solve_args(run)
 
     models = sub.add_parser("models", help="list, fetch, verify or locate the MediaPipe model bundles")
     models.add_argument("action", choices=("list", "fetch", "verify", "path"))
@@ -99,20 +199,57 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--frames", type=_positive_int, default=60, help="frames to average (default 60)")
     cal.add_argument("--out", type=Path, required=True, help="profile to write (.toml)")
 
-    bench = sub.add_parser("bench", help="benchmarks against naive baselines (see README, Performance)")
+    bench = sub.add_parser("bench", help="measure this machine: tracking, overhead, fan-out, memory")
     bench.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    bench.add_argument("--quick", action="store_true", help="shorter runs (under 2 minutes)")
+    bench.add_argument("--quick", action="store_true", help="shorter runs (about a minute)")
     bench.add_argument("--clients", type=_positive_int, default=50, help="WebSocket clients for fan-out")
     _add_config_args(bench)
     return parser
 
 
-def _add_plugin_args(run: argparse.ArgumentParser) -> None:
-    from .broadcast import add_broadcast_arguments
-    from .solve.settings import add_solve_arguments
+def overrides_from_args(
+    args: argparse.Namespace,
+) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+    """The settings the flags set, and which flag set each (for error messages)."""
+    values: dict[str, dict[str, Any]] = {}
+    names: dict[tuple[str, str], str] = {}
 
-    add_broadcast_arguments(run)
-    add_solve_arguments(run)
+    def put(table: str, key: str, value: Any, flag: str) -> None:
+        values.setdefault(table, {})[key] = value
+        names[(table, key)] = flag
+
+    for dest, (table, key) in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            put(table, key, value, "--" + dest.replace("_", "-"))
+    for proto in ("livelink", "vmc", "osc"):
+        given, off = getattr(args, proto, None), getattr(args, f"no_{proto}", False)
+        if given and off:
+            raise ConfigError(f"--{proto} and --no-{proto} contradict each other")
+        if given:
+            put(proto, "targets", given, f"--{proto}")
+            put(proto, "enabled", True, f"--{proto}")
+        elif off:
+            put(proto, "enabled", False, f"--no-{proto}")
+    ws, no_ws = getattr(args, "ws", None), getattr(args, "no_ws", False)
+    if ws is not None and no_ws:
+        raise ConfigError("--ws and --no-ws contradict each other")
+    if ws is not None:
+        put("ws", "listen", ws, "--ws")
+        put("ws", "enabled", True, "--ws")
+    elif no_ws:
+        put("ws", "enabled", False, "--no-ws")
+    if getattr(args, "max_datagram", None) is not None:
+        put("vmc", "max_datagram", args.max_datagram, "--max-datagram")
+        put("osc", "max_datagram", args.max_datagram, "--max-datagram")
+    return values, names
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from .settings import load_settings
+
+    values, names = overrides_from_args(args)
+    return load_settings(preset=args.preset, path=args.config, overrides=values, override_names=names)
 
 
 def _configure_logging(verbose: int) -> None:
@@ -147,145 +284,29 @@ def _progress_factory() -> Any:
     return factory
 
 
-def _load(args: argparse.Namespace) -> Any:
-    from .config import load_config
-
-    return load_config(preset=args.preset, path=args.config)
-
-
-def _settings(args: argparse.Namespace, config: Any) -> tuple[Any, Any]:
-    from .config import capture_settings, tracker_settings
-
-    cap = capture_settings(config)
-    if args.source is not None:
-        cap = replace(cap, source=args.source)
-    if args.mode is not None:
-        cap = replace(cap, mode=args.mode)
-    if args.mirror:
-        cap = replace(cap, mirror=True)
-    if args.max_side is not None:
-        if args.max_side < 0:
-            raise ConfigError("--max-side must be ≥ 0")
-        cap = replace(cap, max_side=args.max_side)
-    tracker = tracker_settings(config)
-    if args.pose_model is not None:
-        tracker = replace(tracker, pose_model=args.pose_model)
-    if getattr(args, "deadline_ms", None) is not None:
-        tracker = replace(tracker, deadline_ms=args.deadline_ms)
-    return cap, tracker
-
-
-def _open_source(cap: Any) -> Any:
-    """The frame source (or recording reader); no --source means camera 0, else the demo."""
-    from .capture.sources import open_source
-    from .recording import RecordingReader, is_recording_path
-
-    realtime = cap.mode == "realtime"
-    if cap.source and is_recording_path(cap.source):
-        return RecordingReader(cap.source)
-    if cap.source:
-        return open_source(cap.source, realtime=realtime, mirror=cap.mirror, max_side=cap.max_side)
-    try:
-        return open_source("0", realtime=True, mirror=cap.mirror, max_side=cap.max_side)
-    except CaptureError as exc:
-        _say(f"no camera ({exc}); playing the demo instead")
-        return open_source("demo", realtime=realtime, mirror=cap.mirror, max_side=cap.max_side)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .app import RunOptions, run_session
-    from .broadcast import apply_broadcast_arguments, broadcast_settings_from_config, build_sinks
-    from .recording import RecordingReader, RecordingWriter, is_recording_path
-    from .solve.rig import RigSolver
-    from .solve.settings import apply_solve_arguments, solve_settings_from_config
-    from .tracking.models import MODELS, sha256_file
-    from .tracking.offline import resolve_model_paths
+    from .app import RunOptions, run
 
-    config = _load(args)
-    cap, tracker = _settings(args, config)
-    broadcast = apply_broadcast_arguments(
-        broadcast_settings_from_config(config.tables, config.files[-1]), args
-    )
-    solve_settings = apply_solve_arguments(solve_settings_from_config(config.tables, config.files[-1]), args)
-    if args.record is not None and not is_recording_path(str(args.record)):
-        raise ConfigError(f"--record must end in .jsonl or .jsonl.gz: {args.record}")
-    source = _open_source(cap)
-    try:
-        replay = isinstance(source, RecordingReader)
-        paths: dict[str, Path] = {}
-        if not replay:
-            paths = resolve_model_paths(
-                tracker, models_dir=args.models, offline=args.offline, say=_say,
-                progress_factory=_progress_factory(),
-            )  # fmt: skip
-        solver = _build_solver(RigSolver, solve_settings, quiet=args.quiet)
-        live = not replay and cap.mode == "realtime"
-        sinks = build_sinks(
-            broadcast, stream_rate_hz=source.fps, wall_clock_offset_ms=_wall_offset(source, live)
-        )
-        recorder = None
-        if args.record is not None:
-            # Cached bundles were just verified against the registry; only explicit files need hashing.
-            models = {
-                name: sha256_file(path) if name in tracker.model_paths else MODELS[name].sha256
-                for name, path in paths.items()
-            }
-            if replay:
-                models = dict(source.header.get("models", {}))
-            recorder = RecordingWriter(
-                args.record, source=source.description, mode=cap.mode, mirror=cap.mirror,
-                fps=source.fps, models=models,
-            )  # fmt: skip
-    except BaseException:
-        source.close()
-        raise
-    if not args.quiet:
-        _say(f"{PROG}: {source.description} → {', '.join(s.name for s in sinks) or 'no outputs'}")
+    settings = _settings(args)
     opts = RunOptions(
-        capture=cap, tracker=tracker, model_paths=paths, max_frames=args.max_frames, preview=args.preview,
+        max_frames=args.max_frames,
+        record=args.record,
+        preview=args.preview,
         quiet=args.quiet,
-    )  # fmt: skip
-    result = run_session(opts, source, solver.solve, sinks, recorder=recorder)
+        models_dir=args.models,
+        offline=args.offline,
+    )
+    result = run(settings, opts, say=_say, progress_factory=_progress_factory())
+    if result.stopped_by:
+        return 128 + result.stopped_by  # 130 for SIGINT, 143 for SIGTERM
     return 0 if result.stats.errors == 0 or result.stats.emitted else 1
 
 
-def _build_solver(factory: Any, settings: Any, *, quiet: bool) -> Any:
-    """The solver; its compiled kernels load from numba's cache, or compile on the very first run
-    (~20 s) — say so when it takes a while, so a first start does not look hung."""
-    import threading
-
-    notice = threading.Timer(1.5, _say, (f"{PROG}: compiling the solver's kernels (first run only, ~20 s)…",))
-    notice.daemon = True
-    if not quiet:
-        notice.start()
-    try:
-        return factory(settings)
-    finally:
-        notice.cancel()
-
-
-def _wall_offset(source: Any, live: bool) -> float:
-    """Epoch ms minus capture-stamp ms, so Live Link timecode reads as wall-clock time."""
-    import time
-
-    from .clock import wall_offset_ms
-    from .recording import RecordingReader
-
-    if live:
-        return wall_offset_ms()
-    if isinstance(source, RecordingReader):
-        first = next(iter(source.frames()), None)
-        return time.time() * 1000.0 - (first.t_ms if first is not None else 0)
-    return time.time() * 1000.0  # media time starts at 0
-
-
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .config import tracker_settings
     from .tracking.models import MODELS, cache_dir, fetch, spec_for, verify
 
-    config = _load(args)
-    tracker = tracker_settings(config)
-    names = args.names or tracker.model_names()
+    settings = _settings(args)
+    names = args.names or settings.tracking.model_names()
     for name in names:
         spec_for(name)  # unknown name → ModelError, exit 2
     folder = cache_dir(args.models)
@@ -306,8 +327,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         factory = _progress_factory()
         for name in names:
-            path = fetch(name, models_dir=args.models, offline=args.offline, force=args.force,
-                         progress=factory(MODELS[name]), say=_say)  # fmt: skip
+            path = fetch(
+                name,
+                models_dir=args.models,
+                offline=args.offline,
+                force=args.force,
+                progress=factory(MODELS[name]),
+                say=_say,
+            )
             print(f"{name}: {path}")
         return 0
     bad = 0
@@ -324,17 +351,23 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .solve.calibration import capture_calibration, save_calibration
     from .tracking.offline import iter_tracked
 
-    config = _load(args)
-    cap, tracker = _settings(args, config)
+    settings = _settings(args)
+    cap = settings.capture
     if not cap.source:
         raise ConfigError("calibrate needs --source (a camera index, video, image or folder)")
     if is_recording_path(cap.source):  # calibrate from a recording: no MediaPipe needed
         frames = list(itertools.islice(RecordingReader(cap.source).frames(), args.frames))
     else:
         frames = list(
-            iter_tracked(cap.source, settings=tracker, max_frames=args.frames, mirror=cap.mirror,
-                         max_side=cap.max_side, models_dir=args.models)
-        )  # fmt: skip
+            iter_tracked(
+                cap.source,
+                settings=settings.tracking,
+                max_frames=args.frames,
+                mirror=cap.mirror,
+                max_side=cap.max_side,
+                models_dir=args.models,
+            )
+        )
     profile = capture_calibration(frames)
     save_calibration(profile, args.out)
     faces = sum(f.face is not None for f in frames)
@@ -345,7 +378,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    return run_bench(args)
+    return run_bench(
+        _settings(args),
+        quick=args.quick,
+        as_json=args.json,
+        clients=args.clients,
+        models_dir=args.models,
+        offline=args.offline,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,4 +402,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT

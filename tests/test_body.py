@@ -12,7 +12,7 @@ from mocap_bridge.frames import HumanBone as HB
 from mocap_bridge.solve.body import REST_OFFSETS, BodySolver
 from mocap_bridge.solve.mirror import mirror_pose, mirror_rig
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.solve.settings import SolveSettings
+from mocap_bridge.settings import Settings
 
 ARM = [HB.LeftUpperArm, HB.RightUpperArm, HB.LeftLowerArm, HB.RightLowerArm]
 OK = np.ones(33, bool)
@@ -71,7 +71,7 @@ def test_mirrored_frame_swaps_left_and_right() -> None:
     p = _rotate_chain(p, 13, [15, 17, 19, 21], Rotation.from_euler("y", -40, degrees=True))
     p = _rotate_chain(p, 23, [25, 27, 29, 31], Rotation.from_euler("x", -30, degrees=True))
     pose = pose_obs(p)
-    settings = SolveSettings()
+    settings = Settings()
     settings = dataclasses.replace(settings, smoothing=dataclasses.replace(settings.smoothing, enabled=False))
     a = RigSolver(settings)
     b = RigSolver(settings)

@@ -19,7 +19,7 @@ from mocap_bridge.solve.calibration import (
     save_calibration,
 )
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.solve.settings import SolveSettings
+from mocap_bridge.settings import Settings
 
 
 def _frames(n: int = 20):  # type: ignore[no-untyped-def]
@@ -58,7 +58,7 @@ def test_solver_applies_neutral_face_and_head(tmp_path: Path) -> None:
     frames = _frames()
     path = tmp_path / "p.toml"
     save_calibration(capture_calibration(frames), path)
-    s = SolveSettings()
+    s = Settings()
     s = dataclasses.replace(s, face=dataclasses.replace(s.face, calibration=str(path)),
                             smoothing=dataclasses.replace(s.smoothing, enabled=False))  # fmt: skip
     solver = RigSolver(s)
@@ -95,7 +95,7 @@ def test_bad_profiles(tmp_path: Path, text: str, needle: str) -> None:
 
 
 def test_missing_file_is_config_error(tmp_path: Path) -> None:
-    s = SolveSettings()
+    s = Settings()
     s = dataclasses.replace(s, face=dataclasses.replace(s.face, calibration=str(tmp_path / "no.toml")))
     with pytest.raises(ConfigError):
         RigSolver(s)

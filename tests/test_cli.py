@@ -99,7 +99,7 @@ def test_bad_config_file_names_file_and_key(tmp_path: Path) -> None:
     cfg = tmp_path / "mine.toml"
     cfg.write_text("[tracking]\nposemodel = 'lite'\n")
     proc = cli("run", "--config", str(cfg), *QUIET_OUTPUTS)
-    assert_one_line_error(proc, "mine.toml: unknown key [tracking].posemodel")
+    assert_one_line_error(proc, "mine.toml: unknown key [tracking] posemodel")
 
 
 def test_unreachable_model_source_without_offline_copy(tmp_path: Path) -> None:

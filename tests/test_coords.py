@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from mocap_bridge.solve.coords import (
+from mocap_bridge.coords import (
     BLENDER,
     UNITY,
     UNREAL,

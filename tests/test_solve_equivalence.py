@@ -1,7 +1,7 @@
 """The solver's fast paths against their reference forms (the per-frame path was rewritten for speed).
 
 * Fused hand solve (``HandSolver.solve``) vs the level-by-level ``frames`` + ``fingers``.
-* ``BodySolver.solve`` vs ``BodySolver._solve_reference`` (the original step-by-step solve).
+* ``BodySolver.solve`` vs ``reference_solve.body_reference`` (the original step-by-step solve).
 * A whole ``RigSolver`` on synthetic frames with parts coming and going vs the same solver wired
   to the reference hand/body paths.
 * Float and extended-vector kernels in ``quat`` vs their numpy forms; the float head pose vs the
@@ -20,6 +20,7 @@ import math
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
+from reference_solve import body_reference
 from synth import (
     curled_hand,
     face_obs,
@@ -39,7 +40,7 @@ from mocap_bridge.solve.body import BodySolver
 from mocap_bridge.solve.hands import HandSolver
 from mocap_bridge.solve.head import head_from_matrix
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.solve.settings import SolveSettings
+from mocap_bridge.settings import Settings
 
 FLIP = np.array([1.0, -1.0, -1.0])
 THUMB_IM_DI = [1, 2, 16, 17]  # rows of the (30, 4) finger output: thumbs' Intermediate and Distal
@@ -96,7 +97,7 @@ def test_body_solve_matches_reference(upper: bool) -> None:
         hands = tuple(random_rotation(rng).as_matrix() if rng.random() < 0.5 else None for _ in range(2))
         kw = {"head_global": head, "hand_frames": hands}
         rot, valid, hips = bs.solve(world, ok, **kw)  # type: ignore[arg-type]
-        r_rot, r_valid, r_hips = bs._solve_reference(world, ok, **kw)  # type: ignore[arg-type]
+        r_rot, r_valid, r_hips = body_reference(bs, world, ok, **kw)  # type: ignore[arg-type]
         assert _qdiff(rot, r_rot).max() < 1e-9
         assert np.array_equal(valid, r_valid)
         assert np.abs(hips - r_hips).max() < 1e-12
@@ -110,7 +111,7 @@ class _ReferenceHands(HandSolver):
 
 
 class _ReferenceBody(BodySolver):
-    solve = BodySolver._solve_reference
+    solve = body_reference
 
 
 def _synthetic_stream(rng: np.random.Generator, n: int) -> list:  # type: ignore[type-arg]
@@ -128,7 +129,7 @@ def _synthetic_stream(rng: np.random.Generator, n: int) -> list:  # type: ignore
 
 @pytest.mark.parametrize("smooth", [True, False])
 def test_rig_solver_matches_reference_paths(smooth: bool) -> None:
-    s = SolveSettings()
+    s = Settings()
     s = dataclasses.replace(s, smoothing=dataclasses.replace(s.smoothing, enabled=smooth))
     fast, ref = RigSolver(s), RigSolver(s)
     ref._hands = _ReferenceHands()
@@ -357,7 +358,7 @@ def test_raw_derivative_does_not_alias_a_refilled_buffer() -> None:
 
 def test_fast_path_quaternions_stay_unit_and_thumbs_are_tracked() -> None:
     """Sanity on the fused path's output: unit quaternions, driven fingers, HumanBone order."""
-    s = RigSolver(SolveSettings())
+    s = RigSolver(Settings())
     for i, f in enumerate(_synthetic_stream(np.random.default_rng(10), 30)):
         rig = s.solve(f)
         assert np.allclose(np.linalg.norm(rig.bone_rotations, axis=1), 1.0, atol=1e-12)

@@ -15,7 +15,7 @@ from mocap_bridge.frames import ARKit, HandObservation, TrackedFrame, Tracking
 from mocap_bridge.frames import HumanBone as HB
 from mocap_bridge.solve.calibration import capture_calibration, save_calibration
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.solve.settings import SolveSettings
+from mocap_bridge.settings import Settings
 
 
 def _track(name: str) -> list[TrackedFrame]:
@@ -33,8 +33,8 @@ def dance() -> list[TrackedFrame]:
     return _track("dance_full_body_synthetic.mp4")
 
 
-def _settings(smooth: bool = True, **face: object) -> SolveSettings:
-    s = SolveSettings()
+def _settings(smooth: bool = True, **face: object) -> Settings:
+    s = Settings()
     return dataclasses.replace(
         s,
         smoothing=dataclasses.replace(s.smoothing, enabled=smooth),

@@ -15,7 +15,8 @@ from mocap_bridge.capture.sources import open_source
 from mocap_bridge.clock import monotonic_ms
 from mocap_bridge.frames import MP_BLENDSHAPE_NAMES, Part, PartStatus, TrackedFrame
 from mocap_bridge.tracking.assembler import Assembler
-from mocap_bridge.tracking.landmarkers import Landmarkers, TrackerSettings
+from mocap_bridge.settings import TrackingSettings
+from mocap_bridge.tracking.landmarkers import Landmarkers
 from mocap_bridge.tracking.offline import track_file
 
 
@@ -104,7 +105,7 @@ def test_live_stream_accounts_for_every_frame(model_paths: dict[str, Path]) -> N
             asm.submit(i, t, (True, True, True))
             loop.call_later(deadline / 1000 + 0.001, lambda: take(asm.poll(monotonic_ms())))
 
-        lm = Landmarkers(TrackerSettings(), model_paths, live=True, on_result=on_result)
+        lm = Landmarkers(TrackingSettings(), model_paths, live=True, on_result=on_result)
 
         def capture() -> None:
             src = open_source(str(media("fist_thumbs_up.mp4")), realtime=True)

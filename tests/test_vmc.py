@@ -20,7 +20,7 @@ from mocap_bridge.protocols.vmc import (
     parse_expression_map,
     perfect_sync_names,
 )
-from mocap_bridge.solve.coords import to_unity
+from mocap_bridge.coords import to_unity
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP = ROOT / "retarget_maps" / "arkit_to_vrm0.toml"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import struct
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,12 +37,14 @@ from ..errors import ProtocolError
 from ..frames import RigFrame
 
 __all__ = [
+    "DEVICE_ID_NAMESPACE",
     "LLF_CURVE_NAMES",
     "LLF_VALUE_COUNT",
     "LLF_VERSION",
     "LiveLinkEncoder",
     "LiveLinkPacket",
     "decode_livelink",
+    "device_id_from_name",
     "frame_rate_fraction",
 ]
 
@@ -101,6 +104,23 @@ def _signs(kind: str, values: Sequence[float]) -> tuple[float, float, float]:
     if not all(math.isfinite(v) for v in out):
         raise ProtocolError(f"Live Link {kind} must be finite numbers")
     return (out[0], out[1], out[2] if len(out) == 3 else 1.0)
+
+
+#: Namespace of the device ids derived from a user's name (uuid5; any fixed UUID would do).
+DEVICE_ID_NAMESPACE = uuid.UUID("6f1c6a52-2f0e-5a8e-9a55-6d6f63617062")
+
+
+def device_id_from_name(name: str) -> str:
+    """The 36-character uppercase UUID that stands for ``name``, the same on every run and machine.
+
+    Receivers (Unreal's Live Link source, third-party decoders) expect the iPhone app's UUID form,
+    so a name such as ``"studio-a"`` is never sent as it is: it is hashed into a UUID (RFC 4122 v5).
+    A value that already is a UUID is sent as it is (upper-cased).
+    """
+    try:
+        return str(uuid.UUID(name)).upper()
+    except ValueError:
+        return str(uuid.uuid5(DEVICE_ID_NAMESPACE, name)).upper()
 
 
 class LiveLinkEncoder:

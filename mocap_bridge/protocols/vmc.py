@@ -42,10 +42,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ..coords import POSITION_TO_UNITY, QUATERNION_TO_UNITY
 from ..errors import ConfigError, ProtocolError
 from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, RigFrame, Tracking
 from ..resources import read_toml
-from ..solve.coords import UNITY
 from ._state import overall_state
 from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template
 
@@ -61,10 +61,6 @@ __all__ = [
 
 F32 = npt.NDArray[np.float32]
 
-# Internal → Unity (protocols.md §3.4, solve/coords.py): a diagonal axis map, so positions become
-# (−x, y, z) and quaternions (x, −y, −z, w) by per-component factors (cheaper than UNITY.position).
-POSITION_TO_UNITY = np.diag(UNITY.matrix) * UNITY.scale
-QUATERNION_TO_UNITY = np.append(UNITY.det * np.diag(UNITY.matrix), 1.0)
 F64 = npt.NDArray[np.float64]
 
 #: VRM 0.x ``BlendShapePreset`` names (protocols.md §3.6), ``Unknown`` excluded.

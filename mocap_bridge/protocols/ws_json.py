@@ -34,10 +34,10 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from ..coords import POSITION_TO_UNITY, QUATERNION_TO_UNITY
 from ..errors import ProtocolError
 from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, HandObservation, RigFrame, Tracking
 from ._state import overall_state
-from .vmc import POSITION_TO_UNITY, QUATERNION_TO_UNITY
 
 __all__ = [
     "CHANNELS",

@@ -38,12 +38,8 @@ from .quat import (
     basis,
     basis_1,
     basis_e,
-    cross,
-    from_matrix,
     from_rotation_matrix,
-    qpow,
     qpow_1,
-    to_matrix,
     to_matrix_1,
 )  # fmt: skip
 
@@ -189,14 +185,10 @@ _SA = np.array([SH_MID, SH_MID, NOSE, 0, 0, 0, 0, L_INDEX, R_INDEX, 0, 0, 0, 0, 
 _SB = np.array([HIP_MID, HIP_MID, EAR_MID, 0, 0, 0, 0, L_PINKY, R_PINKY, 0, 0, 0, 0, L_ANK, R_ANK])
 _UPPER = np.array([3, 4, 9, 10])  # segment rows: upper arms, upper legs
 _LOWER = np.array([5, 6, 11, 12])  # forearms, shins
-_LIMB_PAR = np.array([1, 1, 0, 0])  # chest for arms, hips for legs
 _LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other way
-_LIMB_REST_COL = np.array([0, 0, 1, 1])  # column of the parent frame along the rest direction
-_LIMB_REST_SIGN = np.array([[1.0], [-1.0], [-1.0], [-1.0]])
 # rel = parentᵀ child for: hips (from identity), hips->chest, chest->head, then _PAIRS
 _REL_P = np.concatenate(([15, 0, 1], _PAR_IDX))
 _REL_C = np.concatenate(([0, 1, 2], _CHI_IDX))
-_SPLIT = np.array([[1.0 / 3.0], [0.5]])
 _LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
 _HAND_ROWS = (7, 8)
 _HAND_BONE = (int(HB.LeftHand), int(HB.RightHand))
@@ -237,11 +229,6 @@ _EYE3 = np.eye(3).tolist()
 def _ext(v: list[float]) -> list[float]:
     """An extended vector (x, y, z, x, y) as a list (quat.py)."""
     return [v[0], v[1], v[2], v[0], v[1]]
-
-
-def _unit(v: F64) -> F64:
-    out: F64 = v / np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v))[..., None], 1e-9)
-    return out
 
 
 class BodySolver:
@@ -351,92 +338,4 @@ class BodySolver:
             rest_h = float(REST_OFFSETS[HB.Hips, 1])
             height = (ys[0] - min(ys[1:])) / max(leg * 1.06, 1e-3)
             hips = np.array([0.0, rest_h * min(max(height, 0.2), 1.2), 0.0])
-        return rot, valid, hips
-
-    def _solve_reference(
-        self,
-        world_mp: npt.ArrayLike,
-        joint_ok: B,
-        *,
-        head_global: F64 | None = None,
-        hand_frames: tuple[F64 | None, F64 | None] = (None, None),
-    ) -> tuple[F64, B, F64]:
-        """The original step-by-step :meth:`solve` (kept as the reference of the equivalence test).
-
-        ``joint_ok`` (33,) marks landmarks above the visibility/presence thresholds.
-        ``head_global`` (quaternion) replaces the ears/nose head frame when the face is tracked;
-        ``hand_frames`` (3×3 global rotations from the hand landmarker) replace the pose's
-        wrist/index/pinky hand frames.
-        """
-        pe = self._pe
-        pe[:33] = np.asarray(world_mp, dtype=np.float64) * _FLIP
-        pe[33:] = 0.5 * (pe[_MID_A] + pe[_MID_B])
-        prim = pe[_PA] - pe[_PB]
-        sec = pe[_SA] - pe[_SB]
-        dirs = _unit(prim)
-        upper = dirs[_UPPER]
-        lower = dirs[_LOWER]
-
-        torso = basis(prim[:2], sec[:2])  # rest basis of hips/chest is the identity
-        par = torso[_LIMB_PAR]
-        # Bend direction: forearm/shin component perpendicular to the upper segment.
-        bend = (lower - np.einsum("ij,ij->i", lower, upper)[:, None] * upper) * _LIMB_SIGN
-        # Rest reference (+Z of the parent) carried along the shortest arc rest dir -> upper.
-        a = par[np.arange(4), :, _LIMB_REST_COL] * _LIMB_REST_SIGN
-        v = par[:, :, 2]
-        k = cross(a, upper)
-        c = np.einsum("ij,ij->i", a, upper)[:, None]
-        carried = c * v + cross(k, v) + k * (np.einsum("ij,ij->i", k, v)[:, None] / np.maximum(1.0 + c, 1e-6))
-        ref = bend + _TWIST_FALLBACK * carried
-        sec[_UPPER] = ref
-        sec[_LOWER[2:]] = ref[2:]
-        # Forearm twist (pronation) follows the hand's thumb side when the hand is seen, so the
-        # wrist only flexes/deviates (Unity's Hand bone has no twist muscle); else the elbow hinge.
-        side = sec[7:9].copy()
-        hand_seen = joint_ok[[L_INDEX, R_INDEX]] & joint_ok[[L_PINKY, R_PINKY]]
-        for i, hf in enumerate(hand_frames):
-            if hf is not None:
-                side[i] = hf[:, 2]
-                hand_seen[i] = True
-        sec[_LOWER[:2]] = np.where(hand_seen[:, None], _unit(side), _unit(ref[:2]))
-
-        g = self._g
-        g[:15] = basis(prim, sec) @ _REST_BT
-        if self.upper_body:
-            g[0] = np.eye(3)
-        if head_global is not None:
-            g[2] = to_matrix(head_global)
-        for i, hf in enumerate(hand_frames):
-            if hf is not None:
-                g[_HAND_ROWS[i]] = hf
-
-        q = from_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
-        split = qpow(q[1:3], _SPLIT)
-        rot = np.tile(_IDENTITY_Q, (N_BONES, 1))
-        rot[HB.Hips] = q[0]
-        rot[_SPINE3] = split[0]
-        rot[_NECK2] = split[1]
-        rot[_PAIR_BONES] = q[3:]
-
-        valid = np.zeros(N_BONES, dtype=bool)
-        valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
-        if head_global is not None:
-            valid[_NECK2] = joint_ok[L_SH] & joint_ok[R_SH]
-        for i, hf in enumerate(hand_frames):
-            if hf is not None:
-                valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
-
-        if self.upper_body:
-            rot[_LEGS_HIPS] = _IDENTITY_Q
-            valid[_LEG_BONES] = False
-            hips = REST_OFFSETS[HB.Hips].copy()
-        else:
-            # Hips height from the world landmarks: hip height above the lowest foot point,
-            # relative to the measured leg length, applied to the rest skeleton's hip height.
-            foot_y = pe[_FOOT_PTS, 1].min()
-            lens = np.sqrt(np.einsum("ij,ij->i", prim[9:13], prim[9:13]))
-            leg = 0.5 * float(lens.sum())
-            rest_h = float(REST_OFFSETS[HB.Hips, 1])
-            height = (pe[HIP_MID, 1] - foot_y) / max(leg * 1.06, 1e-3)
-            hips = np.array([0.0, rest_h * float(np.clip(height, 0.2, 1.2)), 0.0])
         return rot, valid, hips

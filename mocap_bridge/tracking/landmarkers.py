@@ -10,10 +10,8 @@ import contextlib
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,44 +27,16 @@ from ..frames import (
     PoseObservation,
     TrackedFrame,
 )
+from ..settings import TrackingSettings
 from .convert import face_from_result, hands_from_result, pose_from_result
 
-__all__ = ["POSE_MODELS", "HandPlanner", "Landmarkers", "ResultHandler", "TrackerSettings", "hands_in_view"]
+__all__ = ["HandPlanner", "Landmarkers", "ResultHandler", "hands_in_view"]
 
 log = logging.getLogger(__name__)
-
-POSE_MODELS = ("lite", "full", "heavy")
 
 #: (part, capture timestamp ms, payload, source); called on a MediaPipe thread in LIVE_STREAM mode.
 #: ``source`` tells apart landmarkers of the same part (the hand search's num_hands), see Assembler.
 ResultHandler = Callable[[Part, int, PartPayload, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerSettings:
-    """What to run and how; see ``[tracking]`` in configs/default.toml."""
-
-    pose_model: str = "full"
-    num_hands: int = 2
-    min_pose_confidence: float = 0.5
-    min_face_confidence: float = 0.5
-    min_hand_confidence: float = 0.3
-    deadline_ms: float = 100.0
-    parts: tuple[bool, bool, bool] = (True, True, True)  # pose, face, hands
-    #: search only for as many hands as the pose sees in view (see :class:`HandPlanner`)
-    adaptive_hands: bool = True
-    #: explicit bundle paths by registry name (pose_full, face, hand); others come from the cache
-    model_paths: dict[str, Path] = field(default_factory=dict)
-
-    def model_names(self) -> list[str]:
-        names = []
-        if self.parts[Part.POSE]:
-            names.append(f"pose_{self.pose_model}")
-        if self.parts[Part.FACE]:
-            names.append("face")
-        if self.parts[Part.HANDS]:
-            names.append("hand")
-        return names
 
 
 @contextlib.contextmanager
@@ -174,7 +144,7 @@ class Landmarkers:
 
     def __init__(
         self,
-        settings: TrackerSettings,
+        settings: TrackingSettings,
         model_paths: dict[str, Path],
         *,
         live: bool,
@@ -192,12 +162,9 @@ class Landmarkers:
         self.settings = settings
         self._on_result = on_result
         self._last_ts = -1
-        self._lock = threading.Lock()
         self._tasks: list[Any] = [None, None, None]
         self._hand_tasks: dict[int, Any] = {}  # hand landmarkers by num_hands
         self._planner: HandPlanner | None = None
-        self._planner_lock = threading.Lock()
-        self._next_hands = settings.num_hands
         self._pool: ThreadPoolExecutor | None = None
         mode = V.RunningMode.LIVE_STREAM if live else V.RunningMode.VIDEO
 
@@ -208,12 +175,12 @@ class Landmarkers:
                 return None
 
             def callback(result: Any, _image: Any, timestamp_ms: int) -> None:
+                # On a MediaPipe thread: convert and hand over, nothing else (see app.py).
                 try:
                     payload = convert(result)
                 except Exception:  # a bad result must not kill MediaPipe's thread
                     log.exception("converting a %s result failed", part.name.lower())
                     payload = None
-                self._observe(part, payload, source)
                 assert on_result is not None
                 on_result(part, int(timestamp_ms), payload, source)
 
@@ -291,49 +258,50 @@ class Landmarkers:
             raise TrackingError(f"timestamps must strictly increase ({t_ms} after {self._last_ts})")
         self._last_ts = t_ms
 
-    def _observe(self, part: Part, payload: Any, source: int) -> None:
-        """Feed the hand planner (pose results, and what each hand search found)."""
+    def observe(self, part: Part, payload: Any, source: int) -> None:
+        """Feed the hand planner a result (pose results, and what each hand search found).
+
+        Not thread-safe: in LIVE_STREAM mode the app calls it on its loop thread, never on
+        MediaPipe's; in VIDEO mode :meth:`detect` calls it itself.
+        """
         if self._planner is None or part is Part.FACE:
             return
-        with self._planner_lock:
-            if part is Part.POSE:
-                self._planner.observe(payload if isinstance(payload, PoseObservation) else None)
-            else:
-                self._planner.observe_hands(source, len(payload) if isinstance(payload, tuple) else 0)
+        if part is Part.POSE:
+            self._planner.observe(payload if isinstance(payload, PoseObservation) else None)
+        else:
+            self._planner.observe_hands(source, len(payload) if isinstance(payload, tuple) else 0)
 
     def plan(self) -> tuple[tuple[bool, bool, bool], tuple[int, int, int]]:
         """The parts the next frame goes to (hands may be skipped, see :class:`HandPlanner`) and
-        which landmarker of each part (the hand search's num_hands; 0 for pose and face)."""
+        which landmarker of each part (the hand search's num_hands; 0 for pose and face).
+        Same thread as :meth:`observe`."""
         active = self.active_parts()
-        if self._planner is not None:
-            with self._planner_lock:
-                self._next_hands = self._planner.next()
-        hands = active[2] and self._next_hands > 0
-        return (active[0], active[1], hands), (0, 0, self._next_hands if hands else 0)
+        n_hands = self._planner.next() if self._planner is not None else self.settings.num_hands
+        hands = active[2] and n_hands > 0
+        return (active[0], active[1], hands), (0, 0, n_hands if hands else 0)
 
-    def _hand_task(self) -> Any:
-        return self._hand_tasks.get(self._next_hands, self._tasks[Part.HANDS])
+    def _hand_task(self, num_hands: int) -> Any:
+        return self._hand_tasks.get(num_hands, self._tasks[Part.HANDS])
 
     def submit(
-        self, rgb: np.ndarray, t_ms: int, parts: tuple[bool, bool, bool] | None = None
+        self, rgb: np.ndarray, t_ms: int, parts: tuple[bool, bool, bool], sources: tuple[int, int, int]
     ) -> tuple[bool, bool, bool]:
-        """LIVE_STREAM: hand the image to the landmarkers in ``parts`` (see :meth:`plan`);
-        returns who accepted it."""
-        with self._lock:
-            self._check_ts(t_ms)
-            image = self._image(rgb)
-            accepted = [False, False, False]
-            tasks = (self._tasks[0], self._tasks[1], self._hand_task())
-            for p, task in enumerate(tasks):
-                if task is None or (parts is not None and not parts[p]):
-                    continue
-                try:
-                    task.detect_async(image, t_ms)
-                except Exception as exc:  # MediaPipe refused this frame; the frame goes on
-                    log.warning("%s refused frame at %d ms: %s", Part(p).name.lower(), t_ms, exc)
-                    continue
-                accepted[p] = True
-            return (accepted[0], accepted[1], accepted[2])
+        """LIVE_STREAM: hand the image to the landmarkers in ``parts`` (the hand search
+        ``sources[2]``, see :meth:`plan`); returns who accepted it. Capture thread only."""
+        self._check_ts(t_ms)
+        image = self._image(rgb)
+        accepted = [False, False, False]
+        tasks = (self._tasks[0], self._tasks[1], self._hand_task(sources[2]))
+        for p, task in enumerate(tasks):
+            if task is None or not parts[p]:
+                continue
+            try:
+                task.detect_async(image, t_ms)
+            except Exception as exc:  # MediaPipe refused this frame; the frame goes on
+                log.warning("%s refused frame at %d ms: %s", Part(p).name.lower(), t_ms, exc)
+                continue
+            accepted[p] = True
+        return (accepted[0], accepted[1], accepted[2])
 
     def detect(
         self, rgb: np.ndarray, t_ms: int
@@ -346,7 +314,7 @@ class Landmarkers:
         parts, sources = self.plan()
         image = self._image(rgb)
         convert = (pose_from_result, face_from_result, hands_from_result)
-        tasks = (self._tasks[0], self._tasks[1], self._hand_task())
+        tasks = (self._tasks[0], self._tasks[1], self._hand_task(sources[2]))
 
         def run(p: int) -> PartPayload:
             task = tasks[p]
@@ -360,9 +328,9 @@ class Landmarkers:
         except Exception as exc:
             raise TrackingError(f"MediaPipe failed on the frame at {t_ms} ms: {exc}") from exc
         pose_obs = pose if isinstance(pose, PoseObservation) else None
-        self._observe(Part.POSE, pose_obs, 0)
+        self.observe(Part.POSE, pose_obs, 0)
         if parts[Part.HANDS]:
-            self._observe(Part.HANDS, hands, sources[Part.HANDS])
+            self.observe(Part.HANDS, hands, sources[Part.HANDS])
         return (
             pose_obs,
             face if isinstance(face, FaceObservation) else None,

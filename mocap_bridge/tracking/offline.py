@@ -9,14 +9,15 @@ from pathlib import Path
 
 from ..capture.sources import open_source
 from ..frames import TrackedFrame
-from .landmarkers import Landmarkers, TrackerSettings
+from ..settings import TrackingSettings
+from .landmarkers import Landmarkers
 from .models import ModelSpec, ensure_models
 
 __all__ = ["iter_tracked", "resolve_model_paths", "track_file"]
 
 
 def resolve_model_paths(
-    settings: TrackerSettings,
+    settings: TrackingSettings,
     *,
     models_dir: str | os.PathLike[str] | None = None,
     offline: bool = False,
@@ -35,14 +36,14 @@ def resolve_model_paths(
 def iter_tracked(
     source: str,
     *,
-    settings: TrackerSettings | None = None,
+    settings: TrackingSettings | None = None,
     max_frames: int | None = None,
     mirror: bool = False,
     max_side: int = 640,
     models_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[TrackedFrame]:
     """Track every frame of ``source`` in VIDEO mode, as fast as possible."""
-    settings = settings or TrackerSettings()
+    settings = settings or TrackingSettings()
     paths = resolve_model_paths(settings, models_dir=models_dir)
     src = open_source(source, realtime=False, mirror=mirror, max_side=max_side)
     try:
@@ -60,7 +61,7 @@ def track_file(
     *,
     max_frames: int | None = None,
     mirror: bool = False,
-    settings: TrackerSettings | None = None,
+    settings: TrackingSettings | None = None,
 ) -> list[TrackedFrame]:
     """All frames of a video, image or folder, tracked deterministically."""
     return list(iter_tracked(str(path), settings=settings, max_frames=max_frames, mirror=mirror))

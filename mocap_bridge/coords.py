@@ -31,6 +31,8 @@ import numpy.typing as npt
 __all__ = [
     "BLENDER",
     "MEDIAPIPE_WORLD",
+    "POSITION_TO_UNITY",
+    "QUATERNION_TO_UNITY",
     "UNITY",
     "UNREAL",
     "AxisMap",
@@ -103,3 +105,9 @@ def to_unreal(position: npt.ArrayLike, rotation: npt.ArrayLike) -> tuple[F64, F6
 def to_blender(position: npt.ArrayLike, rotation: npt.ArrayLike) -> tuple[F64, F64]:
     """Internal -> Blender (right-handed, Z up, character facing −Y, m)."""
     return BLENDER.position(position), BLENDER.quaternion(rotation)
+
+
+# Internal → Unity/VMC as per-component factors (a diagonal axis map): positions become (−x, y, z)
+# and quaternions (x, −y, −z, w), cheaper per frame than UNITY.position / UNITY.quaternion.
+POSITION_TO_UNITY: F64 = np.diag(UNITY.matrix) * UNITY.scale
+QUATERNION_TO_UNITY: F64 = np.append(UNITY.det * np.diag(UNITY.matrix), 1.0)
