@@ -84,13 +84,14 @@ def parts_in_use(settings: Settings, *, recording: bool = False) -> tuple[bool, 
     """The landmarkers worth running: enabled, solved, and read by an enabled output.
 
     Live Link carries only the face and head; VMC, OSC and WebSocket carry everything. A
-    recording keeps every enabled landmarker (it stores tracking, not outputs).
+    recording keeps every enabled landmarker (it stores tracking, not outputs), and so does a run
+    with no output at all (its status line is what the user watches).
     """
     pose, face, hands = settings.tracking.parts
-    if recording:
-        return (pose, face, hands)
     body_out = settings.vmc.enabled or settings.osc.enabled or settings.ws.enabled
     face_out = body_out or settings.livelink.enabled
+    if recording or not face_out:  # no output at all: the user watches the status line, track it all
+        return (pose, face, hands)
     return (
         pose and body_out and settings.body.enabled,
         face and face_out and (settings.face.enabled or settings.head.enabled),

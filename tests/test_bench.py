@@ -27,16 +27,16 @@ def test_overhead_section_keys_and_ratio(model_paths: object) -> None:
 def test_naive_encoders_match_ours(model_paths: object) -> None:
     """The baseline does the same work: Live Link bytes identical, VMC/OSC messages equal."""
     media("fist_thumbs_up.mp4")
+    from mocap_bridge.broadcast import resolve_data_path
+    from mocap_bridge.solve.settings import SolveSettings
     from pythonosc.osc_bundle import OscBundle
 
     from mocap_bridge.bench.data import recorded_frames
     from mocap_bridge.bench.naive import NaiveLiveLink, NaiveOsc, NaiveVmc
-    from mocap_bridge.broadcast import resolve_data_path
     from mocap_bridge.protocols.livelink import LiveLinkEncoder
     from mocap_bridge.protocols.osc import OscEncoder
     from mocap_bridge.protocols.vmc import VmcEncoder, load_expression_map
     from mocap_bridge.solve.rig import RigSolver
-    from mocap_bridge.solve.settings import SolveSettings
 
     frames = person_frames(recorded_frames()[0]).frames[:5]
     solver = RigSolver(SolveSettings())

@@ -9,10 +9,10 @@ from scipy.spatial.transform import Rotation
 from synth import frame, pose_obs, tpose_internal
 
 from mocap_bridge.frames import HumanBone as HB
+from mocap_bridge.settings import Settings
 from mocap_bridge.solve.body import REST_OFFSETS, BodySolver
 from mocap_bridge.solve.mirror import mirror_pose, mirror_rig
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.settings import Settings
 
 ARM = [HB.LeftUpperArm, HB.RightUpperArm, HB.LeftLowerArm, HB.RightLowerArm]
 OK = np.ones(33, bool)
@@ -97,6 +97,5 @@ def test_upper_body_mode_holds_legs_and_hips() -> None:
 
 
 def test_rest_offsets_realistic() -> None:
-    assert np.linalg.norm(REST_OFFSETS, axis=1).min() >= 0.0
     assert (np.linalg.norm(REST_OFFSETS, axis=1) > 0.005).sum() >= 50
     assert REST_OFFSETS[HB.LeftUpperArm, 0] > 0 > REST_OFFSETS[HB.RightUpperArm, 0]

@@ -12,6 +12,7 @@ from synth import face_obs, frame
 
 from mocap_bridge.errors import ConfigError, TrackingError
 from mocap_bridge.frames import MP_BLENDSHAPE_NAMES, ARKit
+from mocap_bridge.settings import Settings
 from mocap_bridge.solve.calibration import (
     CalibrationProfile,
     capture_calibration,
@@ -19,7 +20,6 @@ from mocap_bridge.solve.calibration import (
     save_calibration,
 )
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.settings import Settings
 
 
 def _frames(n: int = 20):  # type: ignore[no-untyped-def]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,9 +119,8 @@ def test_models_list_verify_path() -> None:
     assert proc.stdout.strip().endswith("face_landmarker.task")
 
 
-def test_ctrl_c_stops_cleanly() -> None:
-    import signal
-    import time
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_stop_cleanly(signum: int, code: int) -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "mocap_bridge", "run", "--source", "demo", *QUIET_OUTPUTS],
@@ -130,8 +131,8 @@ def test_ctrl_c_stops_cleanly() -> None:
     for line in proc.stderr:  # wait for the first status line: tracking is running
         if " fps  out " in line or time.monotonic() > deadline:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     rest = proc.stderr.read()
-    assert proc.wait(timeout=30) == 0, rest
+    assert proc.wait(timeout=30) == code, rest  # 128 + the signal, after the summary
     assert "frames captured" in rest
     assert "Traceback" not in rest and "__del__" not in rest

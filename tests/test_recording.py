@@ -87,7 +87,7 @@ def test_round_trip_of_real_tracking(tmp_path: Path) -> None:
         assert_same(TrackedFrame(b.index, b.index, a.pose, a.face, a.hands, a.status, a.result_ms), b)
 
 
-def test_replay_keeps_the_original_timing(tmp_path: Path) -> None:
+def test_replay_keeps_the_original_timing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(2)
     path = tmp_path / "timed.jsonl"
     with RecordingWriter(path, source="s", mode="realtime", mirror=False, fps=30, models={}) as rec:
@@ -95,11 +95,15 @@ def test_replay_keeps_the_original_timing(tmp_path: Path) -> None:
             rec.write(synthetic(i, rng))  # 33 ms apart: 297 ms from first to last
     start = monotonic_ms()
     arrivals = [monotonic_ms() - start for _ in RecordingReader(path).replay(realtime=True)]
-    assert arrivals[-1] == pytest.approx(297, abs=40)
-    assert all(abs(at - 33 * i) < 40 for i, at in enumerate(arrivals))
-    start = monotonic_ms()
-    list(RecordingReader(path).replay(realtime=False))
-    assert monotonic_ms() - start < 150  # as fast as possible
+    # Never early (the replay sleeps until each frame is due); late only by scheduling, which a
+    # loaded 2-core machine stretches: the upper bound is generous on purpose.
+    assert all(at >= 33 * i - 2 for i, at in enumerate(arrivals))
+    assert arrivals[-1] < 297 + 500
+    # As fast as possible: the replay never sleeps.
+    slept: list[float] = []
+    monkeypatch.setattr("mocap_bridge.recording.time.sleep", slept.append)
+    assert len(list(RecordingReader(path).replay(realtime=False))) == 10
+    assert slept == []
 
 
 def test_bad_recordings_give_clear_errors(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 from reference_solve import body_reference
+from scipy.spatial.transform import Rotation
 from synth import (
     curled_hand,
     face_obs,
@@ -35,12 +35,12 @@ from synth import (
 from mocap_bridge.filters.gating import Gate, smoothstep
 from mocap_bridge.filters.one_euro import OneEuroFilter, RotationOneEuro
 from mocap_bridge.frames import HumanBone as HB
+from mocap_bridge.settings import Settings
 from mocap_bridge.solve import quat
 from mocap_bridge.solve.body import BodySolver
 from mocap_bridge.solve.hands import HandSolver
 from mocap_bridge.solve.head import head_from_matrix
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.settings import Settings
 
 FLIP = np.array([1.0, -1.0, -1.0])
 THUMB_IM_DI = [1, 2, 16, 17]  # rows of the (30, 4) finger output: thumbs' Intermediate and Distal

@@ -13,9 +13,9 @@ from synth import face_obs, frame
 
 from mocap_bridge.frames import ARKit, HandObservation, TrackedFrame, Tracking
 from mocap_bridge.frames import HumanBone as HB
+from mocap_bridge.settings import Settings
 from mocap_bridge.solve.calibration import capture_calibration, save_calibration
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.settings import Settings
 
 
 def _track(name: str) -> list[TrackedFrame]:

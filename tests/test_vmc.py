@@ -10,6 +10,7 @@ import pytest
 from oscutil import python_osc_messages, read_golden, rebuild_with_python_osc, typetags
 from rigframes import rig_frame
 
+from mocap_bridge.coords import to_unity
 from mocap_bridge.errors import ConfigError, ProtocolError
 from mocap_bridge.frames import ARKIT_NAMES, ARKit, HumanBone, Tracking
 from mocap_bridge.protocols.osc_wire import FramePlan, Template, decode_packet, pack_elements
@@ -20,7 +21,6 @@ from mocap_bridge.protocols.vmc import (
     parse_expression_map,
     perfect_sync_names,
 )
-from mocap_bridge.coords import to_unity
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP = ROOT / "retarget_maps" / "arkit_to_vrm0.toml"

@@ -207,7 +207,6 @@ class RigSolver:
         self._hand_thr = g.hand_score_threshold
         self._body_core = np.zeros(N_BONES, dtype=bool)  # bones whose liveness decides body OK
 
-
     # ------------------------------------------------------------------ smoothing of the frame
     def _filter_frame(self, frame: TrackedFrame, hands: tuple[HandObservation | None, ...]) -> TrackedFrame:
         """The frame with every present numeric array smoothed (one One-Euro call, see module doc).
