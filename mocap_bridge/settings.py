@@ -152,6 +152,9 @@ class VmcSettings:
     expression_map: str = _opt("retarget_maps/arkit_to_vrm0.toml", "ARKit → VRM 0.x expression map")
     perfect_sync: bool = _opt(False, "also send the 52 ARKit blendshapes by name")
     perfect_sync_case: Literal["lowerCamel", "PascalCase"] = _opt("lowerCamel", "perfect-sync name case")
+    avatar: str = _opt(
+        "", "your avatar's .vrm: bone positions follow its proportions; empty = generic 1.70 m"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,12 +41,9 @@ from mocap_bridge.solve.body import (  # the solver's own tables: the reference 
     HIP_MID,
     L_INDEX,
     L_PINKY,
-    L_SH,
     N_BONES,
     R_INDEX,
     R_PINKY,
-    R_SH,
-    REST_OFFSETS,
     BodySolver,
 )
 from mocap_bridge.solve.quat import basis, cross, from_matrix, qpow, to_matrix
@@ -133,8 +130,10 @@ def body_reference(
 
     valid = np.zeros(N_BONES, dtype=bool)
     valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
-    if head_global is not None:
-        valid[_NECK2] = joint_ok[L_SH] & joint_ok[R_SH]
+    if head_global is not None:  # the face measures the head (see body.py, step 5)
+        valid[_NECK2] = True
+        if not valid[HB.UpperChest]:
+            rot[_NECK2] = qpow(head_global, 0.5)
     for i, hf in enumerate(hand_frames):
         if hf is not None:
             valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
@@ -142,14 +141,14 @@ def body_reference(
     if self.upper_body:
         rot[_LEGS_HIPS] = _IDENTITY_Q
         valid[_LEG_BONES] = False
-        hips = REST_OFFSETS[HB.Hips].copy()
+        hips = np.array([0.0, self.hips_height, 0.0])
     else:
         # Hips height from the world landmarks: hip height above the lowest foot point,
         # relative to the measured leg length, applied to the rest skeleton's hip height.
         foot_y = pe[_FOOT_PTS, 1].min()
         lens = np.sqrt(np.einsum("ij,ij->i", prim[9:13], prim[9:13]))
         leg = 0.5 * float(lens.sum())
-        rest_h = float(REST_OFFSETS[HB.Hips, 1])
+        rest_h = self.hips_height
         height = (pe[HIP_MID, 1] - foot_y) / max(leg * 1.06, 1e-3)
         hips = np.array([0.0, rest_h * float(np.clip(height, 0.2, 1.2)), 0.0])
     return rot, valid, hips

@@ -50,7 +50,10 @@ def test_golden_frame_both_ways(vrm0) -> None:
     assert [m.address for m in msgs[:3]] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
     assert msgs[0].args == (1, 3, 0, 1)
     assert msgs[1].args == (1.25,)
+    assert msgs[2].args == ("root", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)  # the avatar's origin, on the floor
     assert [m.args[0] for m in msgs[3:7]] == ["Hips", "Spine", "Head", "LeftUpperArm"]
+    hips = frame.bone_positions[HumanBone.Hips] * (-1, 1, 1)  # the hips' height travels on the bone
+    assert msgs[3].args[1:4] == pytest.approx(tuple(hips), abs=1e-6)
     assert [m.args[0] for m in msgs[7:-1]] == list(vrm0.names)
     assert msgs[-1].address == "/VMC/Ext/Blend/Apply" and msgs[-1].args == ()
 
@@ -84,8 +87,7 @@ def test_bone_values_are_converted_to_unity(vrm0) -> None:
         qx, qy, qz, qw = frame.bone_rotations[b]
         assert m.args[4:8] == pytest.approx((qx, -qy, -qz, qw), abs=1e-6)
     root = next(m for m in messages(encoder(vrm0).encode(frame)) if "Root" in m.address)
-    hx, hy, hz = frame.hips_position
-    assert root.args == pytest.approx(("root", -hx, hy, hz, 0.0, 0.0, 0.0, 1.0))
+    assert root.args == ("root", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)  # the avatar's origin, on the floor
 
 
 def test_no_valid_bone_sends_root_blends_ok_t_only(vrm0) -> None:
@@ -96,16 +98,21 @@ def test_no_valid_bone_sends_root_blends_ok_t_only(vrm0) -> None:
         "/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos", "/VMC/Ext/Blend/Val",
         "/VMC/Ext/Blend/Apply",
     }  # fmt: skip
-    assert msgs[0].args[3] == 0  # tracking not OK without a body
+    assert msgs[0].args[3] == 1  # the face still drives the avatar: tracking is not lost
 
 
-def test_tracking_status_follows_overall_state(vrm0) -> None:
+def test_tracking_flag_is_one_while_any_part_drives_the_avatar(vrm0) -> None:
     enc = encoder(vrm0)
     ok = rig_frame()
     assert ok.overall_state is Tracking.OK
     assert messages(enc.encode(ok))[0].args == (1, 3, 0, 1)
-    partial = dataclasses.replace(ok, face_state=Tracking.PARTIAL)
-    assert messages(enc.encode(partial))[0].args == (1, 3, 0, 0)
+    lost = Tracking.LOST
+    for states in [(Tracking.PARTIAL, lost, (lost, lost)), (lost, Tracking.OK, (lost, lost)),
+                   (lost, lost, (Tracking.OK, lost)), (Tracking.OK, lost, (lost, lost))]:  # fmt: skip
+        frame = dataclasses.replace(ok, face_state=states[0], body_state=states[1], hand_states=states[2])
+        assert messages(enc.encode(frame))[0].args == (1, 3, 0, 1), states
+    gone = dataclasses.replace(ok, face_state=lost, body_state=lost, hand_states=(lost, lost))
+    assert messages(enc.encode(gone))[0].args == (1, 3, 0, 0)
 
 
 @pytest.mark.parametrize("limit", [128, 300, 576, 1200, 1500, 65507])
@@ -243,9 +250,8 @@ def _reference_datagrams(enc: VmcEncoder, vrm0, frame, t_s: float, ok: bool) -> 
 
     els = [Template("/VMC/Ext/OK", "iiii").element(np.array([1, 3, 0, int(ok)], ">i4").tobytes())]
     els.append(Template("/VMC/Ext/T", "f").element(f4([t_s])))
-    hx, hy, hz = frame.hips_position
     els.append(Template("/VMC/Ext/Root/Pos", "sfffffff", ["root"]).element(
-        f4([-hx, hy, hz, 0.0, 0.0, 0.0, 1.0])))  # fmt: skip
+        f4([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])))  # fmt: skip
     for b in np.flatnonzero(frame.bone_valid):
         (x, y, z), (qx, qy, qz, qw) = frame.bone_positions[b], frame.bone_rotations[b]
         els.append(Template("/VMC/Ext/Bone/Pos", "sfffffff", [HumanBone(b).name]).element(
@@ -277,7 +283,7 @@ def test_frames_with_full_precision_values_match_the_generic_encoder(vrm0) -> No
                 bone_positions=rng.normal(size=base.bone_positions.shape),
                 hips_position=rng.normal(size=3),
             )
-            ok = frame.overall_state is Tracking.OK
+            ok = frame.overall_state is not Tracking.LOST
             assert enc.encode(frame) == _reference_datagrams(enc, vrm0, frame, frame.t_ms / 1000, ok)
 
 

@@ -7,15 +7,17 @@ Per frame the encoder emits, in this order, split into ``#bundle`` datagrams of 
 address                      type tags       content (protocols.md §3.3)
 ===========================  ==============  ==================================================
 ``/VMC/Ext/OK``              ``,iiii``       loaded=1, calibration state=3 (Calibrated),
-                                             calibration mode=0 (Normal), tracking 1 if
-                                             ``RigFrame.overall_state`` is OK else 0
+                                             calibration mode=0 (Normal), tracking 1 while any
+                                             part drives the avatar, 0 when every part is lost
 ``/VMC/Ext/T``               ``,f``          seconds since the first encoded frame (VMC sends
                                              Unity ``Time.time``, a relative time)
-``/VMC/Ext/Root/Pos``        ``,sfffffff``   ``"root"``, ``hips_position`` in Unity axes,
-                                             identity rotation
+``/VMC/Ext/Root/Pos``        ``,sfffffff``   ``"root"``: the avatar's origin on the floor,
+                                             (0, 0, 0) and identity rotation, as the reference
+                                             sender (Virtual Motion Capture) sends it
 ``/VMC/Ext/Bone/Pos``        ``,sfffffff``   one per bone with ``bone_valid``: local position
-                                             (``bone_positions``) and local rotation
-                                             (``bone_rotations``) in Unity axes (§3.4, §3.5)
+                                             (``bone_positions``: rest offsets, the Hips' is its
+                                             height above the root) and local rotation
+                                             (``bone_rotations``) in Unity axes
 ``/VMC/Ext/Blend/Val``       ``,sf``         VRM 0.x presets (§3.6) from an expression map,
                                              then optionally the 52 perfect-sync ARKit names
 ``/VMC/Ext/Blend/Apply``     ``,``           after every Blend/Val of the frame (same or later
@@ -71,6 +73,8 @@ VRM0_PRESETS: tuple[str, ...] = (
 
 #: Value of the ``format`` key every expression map must carry.
 EXPRESSION_MAP_FORMAT = "mocap_bridge.expression_map/1"
+
+_ROOT_ON_FLOOR = np.zeros(3)
 
 #: ``/VMC/Ext/OK`` calibration state 3 = Calibrated, mode 0 = Normal (protocols.md §3.3).
 CALIBRATION_STATE = 3
@@ -345,8 +349,10 @@ class VmcEncoder:
         layout = self._layout(frame.bone_valid)
         # hips, all positions, all rotations, blend values: one vector; ``gather`` keeps the valid
         # bones, ``factors`` turns internal axes into Unity axes (§3.3, §3.4), one store writes it.
-        parts: list[Any] = [frame.hips_position, frame.bone_positions.ravel(),
-                            frame.bone_rotations.ravel()]  # fmt: skip
+        # The root is the avatar's origin on the floor, as the reference sender (Virtual Motion
+        # Capture) sends it; the hips' height above it travels as the Hips bone's local position.
+        # A receiver that applies both (EVMC4U's defaults) then puts the hips at their real height.
+        parts: list[Any] = [_ROOT_ON_FLOOR, frame.bone_positions.ravel(), frame.bone_rotations.ravel()]
         if self._expressions is not None:
             parts.append(self._expressions.wire_values(frame.blendshapes))
         if self._perfect_sync:
@@ -363,7 +369,7 @@ class VmcEncoder:
         plan = layout.plan
         plan.write_floats(layout.slots, fl)
         plan.write_floats(layout.t_slot, (frame.t_ms - self._t0_ms) / 1000.0)
-        ok = overall_state(frame) is Tracking.OK
+        ok = overall_state(frame) is not Tracking.LOST  # something drives the avatar
         if ok is not layout.ok:
             plan.write_ints(plan.int_slots, self._ok_ints[ok])
             layout.ok = ok
@@ -373,7 +379,7 @@ class VmcEncoder:
 class _Layout:
     """A :class:`FramePlan` for one set of valid bones plus where each per-frame value goes.
 
-    The per-frame vector is ``hips (3), positions (55×3), rotations (55×4), blends``;
+    The per-frame vector is ``root (3), positions (55×3), rotations (55×4), blends``;
     ``gather`` picks the values sent (``None``: all bones valid), which ``slots`` maps onto the
     plan's ``f`` atoms and ``factors`` turns from internal into Unity axes. The ``/VMC/Ext/T`` slot
     is written separately; the root's identity rotation is written once here. ``ok``: the
@@ -398,7 +404,7 @@ class _Layout:
             ))  # fmt: skip
         self.slots = np.concatenate((fs[1:4], bones[:, :3].ravel(), bones[:, 3:].ravel(),
                                      fs[8 + 7 * n :]))  # fmt: skip
-        self.factors = np.concatenate((POSITION_TO_UNITY, np.tile(POSITION_TO_UNITY, n),
+        self.factors = np.concatenate((np.ones(3), np.tile(POSITION_TO_UNITY, n),
                                        np.tile(QUATERNION_TO_UNITY, n), np.ones(n_blend)))  # fmt: skip
         self.t_slot = int(fs[0])
         self.ok: bool | None = None

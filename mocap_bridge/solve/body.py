@@ -20,7 +20,10 @@ rotation is relative to that rest, so the T-pose gives identity everywhere.
    UpperChest share the hips -> chest rotation in thirds, Neck and Head share chest -> head in
    halves (the head comes from the face matrix when the face is tracked).
 5. Validity: a bone is driven when all landmarks it uses have visibility and presence above the
-   gating thresholds.
+   gating thresholds. Each bone waits only for the part that measures it: the face measures the
+   head, so whenever the face is found Neck and Head are driven, half of the chest → head rotation
+   each; relative to the measured chest when the chest is trusted, else to the chest at rest (where
+   the receiver's untrusted chest is, once eased), so a head-and-shoulders shot still turns the head.
 
 Upper-body mode (seated streamer): hips are fixed at rest, legs are held at rest and not driven.
 """
@@ -234,8 +237,10 @@ def _ext(v: list[float]) -> list[float]:
 class BodySolver:
     """Stateless per-frame body solve; all tables are module constants."""
 
-    def __init__(self, *, upper_body: bool) -> None:
+    def __init__(self, *, upper_body: bool, hips_height: float = float(REST_OFFSETS[HB.Hips, 1])) -> None:
         self.upper_body = upper_body
+        #: the avatar's rest hips height above the floor (m): standing hips are put there
+        self.hips_height = hips_height
         self._pe = np.zeros((38, 3))
         self._g = np.zeros((16, 3, 3))
         self._g[15] = np.eye(3)
@@ -320,7 +325,9 @@ class BodySolver:
         valid = np.zeros(N_BONES, dtype=bool)
         valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
         if head_global is not None:
-            valid[_NECK2] = joint_ok[L_SH] & joint_ok[R_SH]
+            valid[_NECK2] = True
+            if not valid[HB.UpperChest]:
+                rot[_NECK2] = qpow_1(head_global, 0.5)
         for i in range(2):
             if hands[i] is not None:
                 valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
@@ -328,14 +335,14 @@ class BodySolver:
         if self.upper_body:
             rot[_LEGS_HIPS] = _IDENTITY_Q
             valid[_LEG_BONES] = False
-            hips = REST_OFFSETS[HB.Hips].copy()
+            hips = np.array([0.0, self.hips_height, 0.0])
         else:
             # Hips height from the world landmarks: hip height above the lowest foot point,
             # relative to the measured leg length, applied to the rest skeleton's hip height.
             ys = x[2 * _N_SEG :, 1].tolist()
             lens = [math.sqrt(lx * lx + ly * ly + lz * lz) for lx, ly, lz, _, _ in prim[9:13].tolist()]
             leg = 0.5 * (((lens[0] + lens[1]) + lens[2]) + lens[3])
-            rest_h = float(REST_OFFSETS[HB.Hips, 1])
+            rest_h = self.hips_height
             height = (ys[0] - min(ys[1:])) / max(leg * 1.06, 1e-3)
             hips = np.array([0.0, rest_h * min(max(height, 0.2), 1.2), 0.0])
         return rot, valid, hips

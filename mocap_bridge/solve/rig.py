@@ -36,6 +36,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from ..avatar import GENERIC, load_avatar
 from ..filters.gating import Gate, part_state
 from ..filters.one_euro import OneEuroFilter, OneEuroParams, RotationOneEuro
 from ..frames import (
@@ -49,13 +50,13 @@ from ..frames import (
     Tracking,
 )
 from ..settings import Settings
-from .body import N_BONES, REST_OFFSETS, BodySolver
+from .body import N_BONES, BodySolver
 from .calibration import CalibrationProfile, load_calibration
 from .face import FaceSolver
 from .hands import FINGER_BONES, HandSolver
 from .head import head_from_matrix, ypr_from_quat
 from .maps import BoneMap, load_bone_map, resolve_bone_map
-from .quat import to_matrix
+from .quat import qpow, to_matrix
 
 __all__ = ["RigSolver"]
 
@@ -108,8 +109,11 @@ _FINGER_ROWS = (slice(1 + int(FINGER_BONES[0]), 16 + int(FINGER_BONES[0])),
 _FACE_ROWS = slice(1 + int(HumanBone.LeftEye), 1 + int(HumanBone.Jaw) + 1)
 assert HumanBone.RightEye == HumanBone.LeftEye + 1 and HumanBone.Jaw == HumanBone.LeftEye + 2
 assert np.array_equal(FINGER_BONES, np.arange(FINGER_BONES[0], FINGER_BONES[0] + 30))
+_NECK_ROWS = np.array([1 + int(HumanBone.Neck), 1 + int(HumanBone.Head)])
 _NOT_HAND = np.ones(N_BONES, dtype=bool)
 _NOT_HAND[np.concatenate(_HAND_BONES)] = False
+# The body state speaks of what the pose measures: hands and the face-driven neck/head have their own.
+_NOT_HAND[[int(HumanBone.Neck), int(HumanBone.Head)]] = False
 
 
 def _params(n: int, p: OneEuroParams) -> tuple[F64, F64, F64]:
@@ -158,7 +162,9 @@ class RigSolver:
             else np.array([0.0, 0.0, -settings.head.neutral_distance_m])
         )
         self._jaw_rad = math.radians(fs.jaw_open_deg)
-        self._body = BodySolver(upper_body=settings.upper_body)
+        self.avatar = load_avatar(settings.vmc.avatar) if settings.vmc.avatar else GENERIC
+        self._rest_offsets = self.avatar.offsets
+        self._body = BodySolver(upper_body=settings.upper_body, hips_height=self.avatar.hips_height)
         self._hands = HandSolver()
 
         sm = settings.smoothing
@@ -193,7 +199,7 @@ class RigSolver:
 
         g = settings.gating
         rest = np.zeros((62, 1))
-        rest[_G_HIPS, 0] = REST_OFFSETS[HumanBone.Hips]
+        rest[_G_HIPS, 0] = self._rest_offsets[HumanBone.Hips]
         self._gate_vals = Gate(rest, hold_ms=g.hold_ms, release_ms=g.release_ms, reacquire_ms=g.reacquire_ms)
         self._gate_rots = Gate(
             np.tile(_IDQ, (1 + N_BONES, 1)),
@@ -259,6 +265,13 @@ class RigSolver:
         return TrackedFrame(
             frame.index, frame.t_ms, new_pose, new_face, new_hands, frame.status, frame.result_ms
         )
+
+    def _bone_positions(self, hips: F64) -> F64:
+        """Local rest offsets of the avatar, with the Hips' position (relative to the avatar's
+        root on the floor) from the solve."""
+        out = self._rest_offsets.copy()
+        out[HumanBone.Hips] = hips
+        return out
 
     def _set_present(self, key: tuple[bool, ...]) -> None:
         """Rebuild the packed presence mask for a new set of present parts (pose, face, left, right)."""
@@ -347,6 +360,11 @@ class RigSolver:
             vals[_G_HIPS, 0] = hips
             vvalid[_G_HIPS] = bool(bval[HumanBone.Hips]) or self._body.upper_body
             self._body_core |= bval
+        elif head_q is not None:
+            # No body this frame: the face alone drives neck and head, each half of the rotation
+            # relative to the chest at rest (see body.py, step 5).
+            rots[_NECK_ROWS] = qpow(head_q, 0.5)
+            rvalid[_NECK_ROWS] = True
         if fingers is not None:
             for i, h in enumerate(hands):
                 if h is not None:
@@ -407,7 +425,7 @@ class RigSolver:
             head_ypr=ypr_from_quat(head_rot),
             eyes=gv[_G_EYES].reshape(2, 2).copy(),
             bone_rotations=gr[1:],
-            bone_positions=REST_OFFSETS.copy(),
+            bone_positions=self._bone_positions(gv[_G_HIPS]),
             bone_valid=ractive[1:].copy(),
             hips_position=gv[_G_HIPS].copy(),
             face_state=face_state,
