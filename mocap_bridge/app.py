@@ -507,7 +507,7 @@ def run(
         )
         recorder = None
         if opts.record is not None:
-            if replay:
+            if isinstance(source, RecordingReader):  # == replay; narrows the union for mypy
                 models = dict(source.header.get("models", {}))
             else:  # cached bundles were just verified against the registry; hash explicit files only
                 explicit = tracking.model_paths

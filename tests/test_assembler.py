@@ -11,6 +11,7 @@ from mocap_bridge.frames import (
     Part,
     PartStatus,
     PoseObservation,
+    TrackedFrame,
 )
 from mocap_bridge.tracking.assembler import Assembler
 
@@ -20,7 +21,7 @@ FACE = FaceObservation(np.zeros((478, 3), np.float32), np.zeros(52, np.float32),
 HANDS = (HandObservation("Left", 0.9, np.zeros((21, 3), np.float32), np.zeros((21, 3), np.float32)),)
 
 
-def answer_all(asm: Assembler, t: int, now: float) -> list:
+def answer_all(asm: Assembler, t: int, now: float) -> list[TrackedFrame]:
     out = asm.deliver(Part.POSE, t, POSE, now)
     out += asm.deliver(Part.FACE, t, FACE, now)
     out += asm.deliver(Part.HANDS, t, HANDS, now)

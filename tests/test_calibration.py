@@ -41,6 +41,7 @@ def test_capture_and_round_trip(tmp_path: Path) -> None:
     assert prof.frames == 20
     assert np.isclose(prof.neutral[ARKit.jawOpen], 0.15, atol=1e-6)
     assert prof.neutral[ARKit.tongueOut] == 0.0
+    assert prof.head_position is not None
     assert np.allclose(prof.head_position, [0.02, -0.03, -0.40])
     gain = prof.gain.copy()
     gain[ARKit.mouthSmileLeft] = 1.5

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import orjson
@@ -64,7 +65,7 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def ws_client(port: int, proc: subprocess.Popen[bytes], out: list[dict]) -> None:
+async def ws_client(port: int, proc: subprocess.Popen[bytes], out: list[dict[str, Any]]) -> None:
     from websockets.asyncio.client import connect
 
     for _ in range(600):  # the server starts once the models are loaded
@@ -97,7 +98,7 @@ def test_run_broadcasts_every_tracked_frame(tmp_path: Path) -> None:
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    messages: list[dict] = []
+    messages: list[dict[str, Any]] = []
     try:
         asyncio.run(asyncio.wait_for(ws_client(ws_port, proc, messages), 240))
         _, err = proc.communicate(timeout=240)

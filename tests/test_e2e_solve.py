@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 from conftest import media
 from oscutil import python_osc_messages
+from pythonosc.osc_message import OscMessage
 from test_e2e_broadcast import ROOT, Receiver
 
 OFF = ["--no-livelink", "--no-ws", "--quiet"]
 
 
-def run_vmc(*args: str) -> list[list]:
+def run_vmc(*args: str) -> list[list[OscMessage]]:
     """Run the CLI with VMC to a local receiver; return the messages, one list per Blend/Apply."""
     rx = Receiver()
     rx.start()
@@ -30,7 +31,7 @@ def run_vmc(*args: str) -> list[list]:
     )  # fmt: skip
     datagrams = rx.stop()
     assert proc.returncode == 0, proc.stderr[-2000:]
-    frames: list[list] = [[]]
+    frames: list[list[OscMessage]] = [[]]
     for d in datagrams:
         for m in python_osc_messages(d):
             frames[-1].append(m)
@@ -39,7 +40,7 @@ def run_vmc(*args: str) -> list[list]:
     return [f for f in frames if f]
 
 
-def bone_series(frames: list[list], bone: str) -> np.ndarray:
+def bone_series(frames: list[list[OscMessage]], bone: str) -> np.ndarray:
     out = []
     for f in frames:
         for m in f:
@@ -75,7 +76,7 @@ def test_dance_moves_arms_and_legs_and_vtuber_holds_legs() -> None:
     assert angular_range_deg(arms) > 25  # the upper body still follows
 
 
-def blend_means(frames: list[list]) -> dict[str, float]:
+def blend_means(frames: list[list[OscMessage]]) -> dict[str, float]:
     sums: dict[str, list[float]] = defaultdict(list)
     for f in frames:
         for m in f:

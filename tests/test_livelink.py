@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import struct
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from pylivelinkface import FaceBlendShape, PyLiveLinkFace
 from rigframes import rig_frame
 
 from mocap_bridge.errors import ProtocolError
-from mocap_bridge.frames import ARKit
+from mocap_bridge.frames import ARKit, RigFrame
 from mocap_bridge.protocols.livelink import (
     LLF_CURVE_NAMES,
     LiveLinkEncoder,
@@ -25,7 +26,9 @@ GOLDEN = Path(__file__).parent / "golden"
 DEVICE = "0F4B1C2E-3D5A-4E6F-8A9B-0C1D2E3F4A5B"  # 36 characters, like the iPhone app
 
 
-def reference_encode(device_id, subject, frame, subframe, num, den, values61) -> bytes:
+def reference_encode(
+    device_id: str, subject: str, frame: int, subframe: float, num: int, den: int, values61: Sequence[float]
+) -> bytes:
     """The reference encoder of protocols.md §1.3, verbatim."""
     d = device_id.encode("utf-8")
     s = subject.encode("utf-8")
@@ -37,7 +40,7 @@ def reference_encode(device_id, subject, frame, subframe, num, den, values61) ->
     )  # fmt: skip
 
 
-def vector_frame():
+def vector_frame() -> RigFrame:
     """protocols.md §1.3 test vector: JawOpen = 0.5, HeadYaw = 0.1, everything else 0."""
     f = rig_frame(face=False, body=False, hands=())
     bs = np.zeros(52, np.float32)
@@ -178,7 +181,7 @@ def test_non_ascii_subject_uses_byte_length() -> None:
         lambda b: b[: 1 + 4 + 36 + 4 + 1 + 12] + b"\0\0\0\0" + b[1 + 4 + 36 + 4 + 1 + 16 :],  # den
     ],
 )
-def test_decoder_rejects_malformed(mutate) -> None:
+def test_decoder_rejects_malformed(mutate: Callable[[bytes], bytes]) -> None:
     pkt = LiveLinkEncoder(device_id=DEVICE, subject="S").encode(rig_frame(), 0.0)
     decode_livelink(pkt)
     with pytest.raises(ProtocolError):

@@ -12,11 +12,12 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from rigframes import rig_frame
 
 from mocap_bridge.errors import ProtocolError
-from mocap_bridge.frames import ARKIT_NAMES, Tracking
+from mocap_bridge.frames import ARKIT_NAMES, RigFrame, Tracking
 from mocap_bridge.protocols._state import overall_state
 from mocap_bridge.protocols.osc import OscEncoder
 from mocap_bridge.protocols.osc_wire import (
     BUNDLE_HEAD,
+    OscMessage,
     Template,
     decode_packet,
     encode_message,
@@ -25,7 +26,7 @@ from mocap_bridge.protocols.osc_wire import (
 )
 
 
-def messages(dgrams: list[bytes]):
+def messages(dgrams: list[bytes]) -> list[OscMessage]:
     return [m for d in dgrams for m in decode_packet(d)]
 
 
@@ -36,7 +37,7 @@ def messages(dgrams: list[bytes]):
     "args",
     [(), (1,), (-(2**31), 2**31 - 1), (0.5, -3.25), ("Blink_L", 0.75), ("ä", 1, 2.0, "")],
 )
-def test_encode_message_is_byte_identical_to_python_osc(args) -> None:
+def test_encode_message_is_byte_identical_to_python_osc(args: tuple[str | int | float, ...]) -> None:
     b = OscMessageBuilder("/a/b")
     for a in args:
         b.add_arg(a, "s" if isinstance(a, str) else "i" if isinstance(a, int) else "f")
@@ -134,9 +135,11 @@ def test_parts_are_sent_only_when_seen() -> None:
     enc = OscEncoder()
     full = {m.address: m.args for m in messages(enc.encode(rig_frame()))}
     frame = rig_frame()
-    assert full["/mocap/pose/world/32"] == tuple(frame.tracked.pose.world[32].tolist())
-    assert full["/mocap/pose/image/0"] == tuple(frame.tracked.pose.landmarks[0, :4].tolist())
-    assert full["/mocap/hand/left/20"] == tuple(frame.tracked.hand("Left").world[20].tolist())
+    pose, left = frame.tracked.pose, frame.tracked.hand("Left")
+    assert pose is not None and left is not None
+    assert full["/mocap/pose/world/32"] == tuple(pose.world[32].tolist())
+    assert full["/mocap/pose/image/0"] == tuple(pose.landmarks[0, :4].tolist())
+    assert full["/mocap/hand/left/20"] == tuple(left.world[20].tolist())
     assert full["/mocap/hand/right/score"] == (0.875,)
     assert full["/mocap/head/quat"] == tuple(frame.head_rotation.tolist())
     assert full["/mocap/head/ypr"] == tuple(frame.head_ypr.tolist())
@@ -162,10 +165,10 @@ def test_bad_frames_are_refused() -> None:
 # --------------------------------------------------------------------------- fast paths
 
 
-def _reference_osc(frame, t_s: float, max_datagram: int) -> list[bytes]:
+def _reference_osc(frame: RigFrame, t_s: float, max_datagram: int) -> list[bytes]:
     """The generic namespace built message by message with the slow helpers: the oracle."""
 
-    def el(address: str, *args) -> bytes:
+    def el(address: str, *args: str | int | float) -> bytes:
         msg = encode_message(address, *args)
         return len(msg).to_bytes(4, "big") + msg
 

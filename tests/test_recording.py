@@ -67,8 +67,8 @@ def test_round_trip_is_bit_exact(tmp_path: Path, name: str) -> None:
         for f in frames:
             rec.write(f)
     if name.endswith(".gz"):
-        with gzip.open(path) as f:
-            assert f.read(1) == b"{"
+        with gzip.open(path) as fh:
+            assert fh.read(1) == b"{"
     reader = RecordingReader(path)
     assert reader.header["schema"] == SCHEMA and reader.header["models"] == {"face": "ab" * 32}
     back = list(reader.frames())

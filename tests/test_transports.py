@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -35,7 +36,7 @@ def udp_receiver() -> socket.socket:
 
 def free_udp_port() -> int:
     s = udp_receiver()
-    port = s.getsockname()[1]
+    port: int = s.getsockname()[1]
     s.close()
     return port
 
@@ -115,7 +116,7 @@ def hello(channels: frozenset[str]) -> bytes:
     return orjson.dumps({"type": "hello", "channels": sorted(channels)})
 
 
-def make_server(**kw) -> WebSocketServer:
+def make_server(**kw: Any) -> WebSocketServer:
     return WebSocketServer("127.0.0.1", 0, hello=hello, parse_channels=parse_channels, **kw)
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from oscutil import python_osc_messages, read_golden, rebuild_with_python_osc, typetags
 from rigframes import rig_frame
 
 from mocap_bridge.coords import to_unity
 from mocap_bridge.errors import ConfigError, ProtocolError
-from mocap_bridge.frames import ARKIT_NAMES, ARKit, HumanBone, Tracking
-from mocap_bridge.protocols.osc_wire import FramePlan, Template, decode_packet, pack_elements
+from mocap_bridge.frames import ARKIT_NAMES, ARKit, HumanBone, RigFrame, Tracking
+from mocap_bridge.protocols.osc_wire import FramePlan, OscMessage, Template, decode_packet, pack_elements
 from mocap_bridge.protocols.vmc import (
     VRM0_PRESETS,
+    ExpressionMap,
     VmcEncoder,
     load_expression_map,
     parse_expression_map,
@@ -28,19 +31,19 @@ SOME_BONES = (HumanBone.Hips, HumanBone.Spine, HumanBone.Head, HumanBone.LeftUpp
 
 
 @pytest.fixture(scope="module")
-def vrm0():
+def vrm0() -> ExpressionMap:
     return load_expression_map(MAP)
 
 
-def encoder(vrm0, **kw) -> VmcEncoder:
+def encoder(vrm0: ExpressionMap, **kw: Any) -> VmcEncoder:
     return VmcEncoder(expressions=vrm0, **kw)
 
 
-def messages(datagrams: list[bytes]):
+def messages(datagrams: list[bytes]) -> list[OscMessage]:
     return [m for d in datagrams for m in decode_packet(d)]
 
 
-def test_golden_frame_both_ways(vrm0) -> None:
+def test_golden_frame_both_ways(vrm0: ExpressionMap) -> None:
     enc = encoder(vrm0)
     enc.encode(rig_frame(t_ms=500))  # time origin
     frame = rig_frame(t_ms=1_750, valid=SOME_BONES)
@@ -58,7 +61,7 @@ def test_golden_frame_both_ways(vrm0) -> None:
     assert msgs[-1].address == "/VMC/Ext/Blend/Apply" and msgs[-1].args == ()
 
 
-def test_every_datagram_reads_with_python_osc_and_is_byte_identical(vrm0) -> None:
+def test_every_datagram_reads_with_python_osc_and_is_byte_identical(vrm0: ExpressionMap) -> None:
     enc = encoder(vrm0, perfect_sync=True)
     for frame in (rig_frame(), rig_frame(body=False, face=False), rig_frame(valid=SOME_BONES)):
         dgrams = enc.encode(frame)
@@ -73,7 +76,7 @@ def test_every_datagram_reads_with_python_osc_and_is_byte_identical(vrm0) -> Non
             assert rebuild_with_python_osc(d) == d
 
 
-def test_bone_values_are_converted_to_unity(vrm0) -> None:
+def test_bone_values_are_converted_to_unity(vrm0: ExpressionMap) -> None:
     frame = rig_frame(seed=11)
     msgs = [m for m in messages(encoder(vrm0).encode(frame)) if m.address == "/VMC/Ext/Bone/Pos"]
     assert len(msgs) == len(HumanBone)
@@ -90,7 +93,7 @@ def test_bone_values_are_converted_to_unity(vrm0) -> None:
     assert root.args == ("root", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)  # the avatar's origin, on the floor
 
 
-def test_no_valid_bone_sends_root_blends_ok_t_only(vrm0) -> None:
+def test_no_valid_bone_sends_root_blends_ok_t_only(vrm0: ExpressionMap) -> None:
     msgs = messages(encoder(vrm0).encode(rig_frame(body=False, hands=())))
     addresses = {m.address for m in msgs}
     assert "/VMC/Ext/Bone/Pos" not in addresses
@@ -101,7 +104,7 @@ def test_no_valid_bone_sends_root_blends_ok_t_only(vrm0) -> None:
     assert msgs[0].args[3] == 1  # the face still drives the avatar: tracking is not lost
 
 
-def test_tracking_flag_is_one_while_any_part_drives_the_avatar(vrm0) -> None:
+def test_tracking_flag_is_one_while_any_part_drives_the_avatar(vrm0: ExpressionMap) -> None:
     enc = encoder(vrm0)
     ok = rig_frame()
     assert ok.overall_state is Tracking.OK
@@ -116,7 +119,7 @@ def test_tracking_flag_is_one_while_any_part_drives_the_avatar(vrm0) -> None:
 
 
 @pytest.mark.parametrize("limit", [128, 300, 576, 1200, 1500, 65507])
-def test_datagram_limit_and_apply_after_all_values(vrm0, limit: int) -> None:
+def test_datagram_limit_and_apply_after_all_values(vrm0: ExpressionMap, limit: int) -> None:
     enc = encoder(vrm0, perfect_sync=True, max_datagram=limit)
     dgrams = enc.encode(rig_frame())
     assert all(len(d) <= limit for d in dgrams)
@@ -128,12 +131,12 @@ def test_datagram_limit_and_apply_after_all_values(vrm0, limit: int) -> None:
         assert len(dgrams) == 1
 
 
-def test_max_datagram_too_small_is_refused(vrm0) -> None:
+def test_max_datagram_too_small_is_refused(vrm0: ExpressionMap) -> None:
     with pytest.raises(ProtocolError, match="max datagram"):
         encoder(vrm0, max_datagram=90)
 
 
-def test_perfect_sync_names_and_values(vrm0) -> None:
+def test_perfect_sync_names_and_values(vrm0: ExpressionMap) -> None:
     frame = rig_frame(seed=2)
     for case in ("lowerCamel", "PascalCase"):
         enc = VmcEncoder(expressions=None, perfect_sync=True, perfect_sync_case=case)
@@ -151,7 +154,7 @@ def test_no_blendshapes_at_all_sends_no_apply() -> None:
     assert not any("Blend" in m.address for m in msgs)
 
 
-def test_non_finite_values_are_refused(vrm0) -> None:
+def test_non_finite_values_are_refused(vrm0: ExpressionMap) -> None:
     frame = rig_frame()
     rot = frame.bone_rotations.copy()
     rot[0, 0] = np.inf
@@ -176,17 +179,17 @@ def test_frame_plan_matches_simple_packer() -> None:
 # --------------------------------------------------------------------------- expression maps
 
 
-def test_shipped_map_loads_and_covers_vrm0(vrm0) -> None:
+def test_shipped_map_loads_and_covers_vrm0(vrm0: ExpressionMap) -> None:
     assert set(vrm0.names) == set(VRM0_PRESETS)
 
 
-def blinks(vrm0, left: float, right: float) -> dict[str, float]:
+def blinks(vrm0: ExpressionMap, left: float, right: float) -> dict[str, float]:
     bs = np.zeros(52, np.float32)
     bs[ARKit.eyeBlinkLeft], bs[ARKit.eyeBlinkRight] = left, right
     return dict(zip(vrm0.names, vrm0.evaluate(bs).tolist(), strict=True))
 
 
-def test_blink_split_never_doubles(vrm0) -> None:
+def test_blink_split_never_doubles(vrm0: ExpressionMap) -> None:
     both = blinks(vrm0, 1.0, 1.0)
     assert (both["Blink"], both["Blink_L"], both["Blink_R"]) == (1.0, 0.0, 0.0)
     wink = blinks(vrm0, 1.0, 0.0)
@@ -195,7 +198,7 @@ def test_blink_split_never_doubles(vrm0) -> None:
     assert (half["Blink"], half["Blink_L"], half["Blink_R"]) == (0.25, 0.5, 0.0)
 
 
-def test_values_are_clamped(vrm0) -> None:
+def test_values_are_clamped(vrm0: ExpressionMap) -> None:
     out = vrm0.evaluate(np.ones(52, np.float32))
     assert out.min() >= 0.0 and out.max() <= 1.0
     bs = np.zeros(52, np.float32)
@@ -203,7 +206,7 @@ def test_values_are_clamped(vrm0) -> None:
     assert dict(zip(vrm0.names, vrm0.evaluate(bs).tolist(), strict=True))["A"] == 1.0
 
 
-def doc(**expressions):
+def doc(**expressions: Any) -> dict[str, Any]:
     return {"format": "mocap_bridge.expression_map/1", "expressions": expressions}
 
 
@@ -220,7 +223,7 @@ def doc(**expressions):
         ({**doc(A={}), "extra": 1}, "extra"),
     ],
 )
-def test_bad_maps_name_file_and_key(document, key: str) -> None:
+def test_bad_maps_name_file_and_key(document: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_expression_map(document, "my_map.toml")
     assert str(err.value).startswith(f"my_map.toml: {key}:")
@@ -242,10 +245,12 @@ def test_bad_map_file_names_the_file(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- fast paths
 
 
-def _reference_datagrams(enc: VmcEncoder, vrm0, frame, t_s: float, ok: bool) -> list[bytes]:
+def _reference_datagrams(
+    enc: VmcEncoder, vrm0: ExpressionMap, frame: RigFrame, t_s: float, ok: bool
+) -> list[bytes]:
     """VMC datagrams built message by message with the generic helpers: the oracle."""
 
-    def f4(values) -> bytes:
+    def f4(values: npt.ArrayLike) -> bytes:
         return np.asarray(values, dtype=np.float64).astype(">f4").tobytes()
 
     els = [Template("/VMC/Ext/OK", "iiii").element(np.array([1, 3, 0, int(ok)], ">i4").tobytes())]
@@ -254,7 +259,7 @@ def _reference_datagrams(enc: VmcEncoder, vrm0, frame, t_s: float, ok: bool) -> 
         f4([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])))  # fmt: skip
     for b in np.flatnonzero(frame.bone_valid):
         (x, y, z), (qx, qy, qz, qw) = frame.bone_positions[b], frame.bone_rotations[b]
-        els.append(Template("/VMC/Ext/Bone/Pos", "sfffffff", [HumanBone(b).name]).element(
+        els.append(Template("/VMC/Ext/Bone/Pos", "sfffffff", [HumanBone(int(b)).name]).element(
             f4([-x, y, z, qx, -qy, -qz, qw])))  # fmt: skip
     values = np.concatenate([vrm0.evaluate(frame.blendshapes), frame.blendshapes])
     for name, v in zip(enc.blend_names, values.tolist(), strict=True):
@@ -263,7 +268,7 @@ def _reference_datagrams(enc: VmcEncoder, vrm0, frame, t_s: float, ok: bool) -> 
     return pack_elements(els, enc.max_datagram)
 
 
-def test_frames_with_full_precision_values_match_the_generic_encoder(vrm0) -> None:
+def test_frames_with_full_precision_values_match_the_generic_encoder(vrm0: ExpressionMap) -> None:
     rng = np.random.default_rng(5)
     for limit in (300, 1200, 65507):
         enc = encoder(vrm0, perfect_sync=True, max_datagram=limit)
@@ -287,11 +292,12 @@ def test_frames_with_full_precision_values_match_the_generic_encoder(vrm0) -> No
             assert enc.encode(frame) == _reference_datagrams(enc, vrm0, frame, frame.t_ms / 1000, ok)
 
 
-def _bits(values) -> list[int]:
-    return np.asarray(values, dtype=np.float64).astype(np.float32).view(np.uint32).tolist()
+def _bits(values: npt.ArrayLike) -> list[int]:
+    bits: list[int] = np.asarray(values, dtype=np.float64).astype(np.float32).view(np.uint32).tolist()
+    return bits
 
 
-def test_wire_values_round_to_evaluate_bit_for_bit(vrm0) -> None:
+def test_wire_values_round_to_evaluate_bit_for_bit(vrm0: ExpressionMap) -> None:
     rng = np.random.default_rng(9)
     samples = [np.zeros(52), np.ones(52), np.full(52, 0.5), -np.ones(52), np.full(52, 2.0)]
     for _ in range(3000):
@@ -305,7 +311,7 @@ def test_wire_values_round_to_evaluate_bit_for_bit(vrm0) -> None:
 
 
 def test_wire_values_with_several_subtractions_use_evaluate() -> None:
-    doc = {
+    doc: dict[str, Any] = {
         "format": "mocap_bridge.expression_map/1",
         "expressions": {
             "Blink_L": {"weights": {"eyeBlinkLeft": 0.7}},
@@ -334,14 +340,14 @@ def test_wire_values_with_several_subtractions_use_evaluate() -> None:
     assert vals == m.evaluate(frame.blendshapes).tolist()
 
 
-def test_nan_blendshape_is_refused(vrm0) -> None:
+def test_nan_blendshape_is_refused(vrm0: ExpressionMap) -> None:
     blend = rig_frame().blendshapes.copy()
     blend[ARKit.jawOpen] = np.nan
     with pytest.raises(ProtocolError, match="non-finite"):
         encoder(vrm0).encode(dataclasses.replace(rig_frame(), blendshapes=blend))
 
 
-def test_wrong_bone_count_is_refused(vrm0) -> None:
+def test_wrong_bone_count_is_refused(vrm0: ExpressionMap) -> None:
     frame = rig_frame()
     short = dataclasses.replace(frame, bone_positions=frame.bone_positions[:-1])
     with pytest.raises(ProtocolError, match="55 bones"):

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import Any
 
 import jsonschema
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pytest
 from rigframes import rig_frame
 from scipy.spatial.transform import Rotation
 
 from mocap_bridge.errors import ProtocolError
-from mocap_bridge.frames import ARKIT_NAMES, HUMAN_BONE_NAMES, HumanBone, Tracking
+from mocap_bridge.frames import (
+    ARKIT_NAMES,
+    HUMAN_BONE_NAMES,
+    HandObservation,
+    HumanBone,
+    RigFrame,
+    Tracking,
+)
 from mocap_bridge.protocols.ws_json import (
     CHANNELS,
     SCHEMA_ID,
@@ -56,7 +65,7 @@ def test_hello(enc: WsJsonEncoder) -> None:
         rig_frame(valid=(HumanBone.Head,)),
     ],
 )
-def test_frames_validate_against_schema(enc: WsJsonEncoder, frame) -> None:
+def test_frames_validate_against_schema(enc: WsJsonEncoder, frame: RigFrame) -> None:
     msg = orjson.loads(enc.frame(frame, 1.7e12 + 5).message(ALL))
     VALIDATOR.validate(msg)
     assert msg["index"] == frame.index
@@ -89,11 +98,13 @@ def test_values(enc: WsJsonEncoder) -> None:
     assert head["ypr"] == frame.head_ypr.tolist()
     assert np.allclose(np.array(head["matrix"])[:3, 3], frame.head_position)
     pose = msg["pose"]
+    assert frame.tracked.pose is not None
     assert np.array_equal(np.array(pose["landmarks"], np.float32), frame.tracked.pose.landmarks)
     assert np.array_equal(np.array(pose["world"], np.float32), frame.tracked.pose.world)
     hands = msg["hands"]
     assert hands["left"] == {"state": "lost", "present": False}
     right = frame.tracked.hand("Right")
+    assert right is not None
     assert hands["right"]["label"] == "Right" and hands["right"]["score"] == 0.875
     assert np.array_equal(np.array(hands["right"]["world"], np.float32), right.world)
     rig = msg["rig"]
@@ -135,22 +146,22 @@ def test_quaternion_matrix_matches_scipy() -> None:
 # --------------------------------------------------------------------------- byte identity
 
 
-def _reference_message(frame, t_send: float, offset: float, channels: frozenset[str]) -> bytes:
+def _reference_message(frame: RigFrame, t_send: float, offset: float, channels: frozenset[str]) -> bytes:
     """The message built the obvious way (one dict per object, orjson once): the oracle."""
     state = {Tracking.LOST: "lost", Tracking.PARTIAL: "partial", Tracking.OK: "ok"}
     tracked = frame.tracked
     opts = orjson.OPT_SERIALIZE_NUMPY
 
-    def arr(a):
+    def arr(a: npt.ArrayLike) -> npt.NDArray[Any]:
         return np.ascontiguousarray(a)
 
-    def hand(st, h):
+    def hand(st: Tracking, h: HandObservation | None) -> dict[str, Any]:
         if h is None:
             return {"state": state[st], "present": False}
         return {"state": state[st], "present": True, "label": h.label, "score": float(h.score),
                 "landmarks": arr(h.landmarks), "world": arr(h.world)}  # fmt: skip
 
-    parts = {
+    parts: dict[str, dict[str, Any]] = {
         "face": {
             "state": state[frame.face_state],
             "present": tracked.face is not None,
@@ -196,7 +207,7 @@ def _reference_message(frame, t_send: float, offset: float, channels: frozenset[
     return orjson.dumps(body, option=opts)
 
 
-def _noisy(frame, seed: int):
+def _noisy(frame: RigFrame, seed: int) -> RigFrame:
     """``frame`` with full-precision values (17-digit doubles, -0.0, tiny and huge numbers)."""
     rng = np.random.default_rng(seed)
     rot = rng.normal(size=(len(HumanBone), 4))
@@ -233,7 +244,9 @@ def _noisy(frame, seed: int):
         rig_frame(valid=(HumanBone.Hips, HumanBone.Spine, HumanBone.UpperChest)),
     ],
 )
-def test_messages_are_byte_identical_to_the_obvious_dict_encoding(enc, frame, seed) -> None:
+def test_messages_are_byte_identical_to_the_obvious_dict_encoding(
+    enc: WsJsonEncoder, frame: RigFrame, seed: int
+) -> None:
     for f in (frame, _noisy(frame, seed)):
         payload = enc.frame(f, 1.7e12 + 12.625)
         for n in range(len(CHANNELS) + 1):
@@ -244,7 +257,7 @@ def test_messages_are_byte_identical_to_the_obvious_dict_encoding(enc, frame, se
                 ), sorted(channels)
 
 
-def test_rig_layouts_are_cached_per_valid_set(enc) -> None:
+def test_rig_layouts_are_cached_per_valid_set(enc: WsJsonEncoder) -> None:
     a = rig_frame(valid=(HumanBone.Head,))
     b = rig_frame(valid=(HumanBone.Hips, HumanBone.Head))
     for f in (a, b, a, rig_frame(), a):
@@ -254,7 +267,7 @@ def test_rig_layouts_are_cached_per_valid_set(enc) -> None:
     assert len(enc._rig_layouts) == 3
 
 
-def test_unencodable_channel_raises_protocol_error(enc) -> None:
+def test_unencodable_channel_raises_protocol_error(enc: WsJsonEncoder) -> None:
     frame = dataclasses.replace(rig_frame(), blendshapes=np.zeros(51, np.float32))
     with pytest.raises(ProtocolError, match="channel 'face'"):
         enc.frame(frame, 0.0).message(ALL)
