@@ -15,12 +15,12 @@ from mocap_bridge.solve.body import (  # the solver's own tables: the reference 
     _DEP_BONES,
     _DEP_IDX,
     _FLIP,
-    _FOOT_PTS,
     _HAND_BONE,
     _HAND_DEPS,
     _HAND_ROWS,
     _IDENTITY_Q,
     _LEG_BONES,
+    _LEG_CHAINS,
     _LEGS_HIPS,
     _LIMB_SIGN,
     _LOWER,
@@ -38,7 +38,6 @@ from mocap_bridge.solve.body import (  # the solver's own tables: the reference 
     _SPINE3,
     _TWIST_FALLBACK,
     _UPPER,
-    HIP_MID,
     L_INDEX,
     L_PINKY,
     N_BONES,
@@ -143,12 +142,26 @@ def body_reference(
         valid[_LEG_BONES] = False
         hips = np.array([0.0, self.hips_height, 0.0])
     else:
-        # Hips height from the world landmarks: hip height above the lowest foot point,
-        # relative to the measured leg length, applied to the rest skeleton's hip height.
-        foot_y = pe[_FOOT_PTS, 1].min()
-        lens = np.sqrt(np.einsum("ij,ij->i", prim[9:13], prim[9:13]))
-        leg = 0.5 * float(lens.sum())
-        rest_h = self.hips_height
-        height = (pe[HIP_MID, 1] - foot_y) / max(leg * 1.06, 1e-3)
-        hips = np.array([0.0, rest_h * float(np.clip(height, 0.2, 1.2)), 0.0])
+        hips = grounded_hips_reference(self, rot)
     return rot, valid, hips
+
+
+def grounded_hips_reference(self: BodySolver, rot: F64) -> F64:
+    """Forward kinematics of the avatar's legs with the solved local rotations (scipy), hips put
+    so that the lowest ankle or toes point is where the rest pose has it."""
+    from scipy.spatial.transform import Rotation
+
+    def lowest(local: F64) -> float:
+        hips = Rotation.from_quat(local[HB.Hips])
+        out = []
+        for chain, offsets in zip(_LEG_CHAINS, self.leg_offsets, strict=True):
+            pos, r = np.zeros(3), hips
+            for bone, off in zip(chain, offsets, strict=True):
+                pos = pos + r.apply(off)  # the joint, placed by its parent's rotation
+                r = r * Rotation.from_quat(local[bone])
+                out.append((bone, pos[1]))
+        return min(y for bone, y in out if bone.name.endswith(("Foot", "Toes")))
+
+    rest = np.tile([0.0, 0.0, 0.0, 1.0], (len(HB), 1))
+    ground = self.hips_height + lowest(rest)
+    return np.array([0.0, ground - lowest(rot), 0.0])

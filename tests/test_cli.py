@@ -121,7 +121,6 @@ def test_models_list_verify_path() -> None:
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_stop_cleanly(signum: int, code: int) -> None:
-
     proc = subprocess.Popen(
         [sys.executable, "-m", "mocap_bridge", "run", "--source", "demo", *QUIET_OUTPUTS],
         stderr=subprocess.PIPE, text=True,

@@ -196,7 +196,9 @@ _LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
 _HAND_ROWS = (7, 8)
 _HAND_BONE = (int(HB.LeftHand), int(HB.RightHand))
 _HAND_DEPS = ((L_EL, L_WR), (R_EL, R_WR))
-_FOOT_PTS = np.array([L_ANK, R_ANK, L_HEEL, R_HEEL, L_TOE, R_TOE])
+# Grounding: each leg's chain of bones and the segment rows (upper leg, lower leg, foot) posing it.
+_LEG_CHAINS = [[HB[f"{s}{b}"] for b in ("UpperLeg", "LowerLeg", "Foot", "Toes")] for s in ("Left", "Right")]
+_LEG_ROWS = ((9, 11, 13), (10, 12, 14))
 
 
 # Fast path tables. One (37, 33) matrix takes the 33 landmarks to the 15 primaries, the 15
@@ -208,13 +210,11 @@ _POINT_MAT[np.arange(33), np.arange(33)] = 1.0
 _POINT_MAT[33 + np.arange(5), _MID_A] = 0.5
 _POINT_MAT[33 + np.arange(5), _MID_B] += 0.5
 _SEC_ROWS = np.flatnonzero(_SA != _SB)
-_ROW_MAT = np.zeros((2 * _N_SEG + 1 + len(_FOOT_PTS), 38))
+_ROW_MAT = np.zeros((2 * _N_SEG, 38))
 _ROW_MAT[np.arange(_N_SEG), _PA] += 1.0
 _ROW_MAT[np.arange(_N_SEG), _PB] -= 1.0
 _ROW_MAT[_N_SEG + _SEC_ROWS, _SA[_SEC_ROWS]] += 1.0
 _ROW_MAT[_N_SEG + _SEC_ROWS, _SB[_SEC_ROWS]] -= 1.0
-_ROW_MAT[2 * _N_SEG, HIP_MID] = 1.0
-_ROW_MAT[2 * _N_SEG + 1 + np.arange(len(_FOOT_PTS)), _FOOT_PTS] = 1.0
 _BODY_MAT = _ROW_MAT @ _POINT_MAT  # entries 0, ±1, ±0.5: exact sums of the landmarks
 _FLIP_EXT = EXT3 * _FLIP[:, None]
 _LIMBS = np.concatenate((_UPPER, _LOWER))
@@ -237,10 +237,14 @@ def _ext(v: list[float]) -> list[float]:
 class BodySolver:
     """Stateless per-frame body solve; all tables are module constants."""
 
-    def __init__(self, *, upper_body: bool, hips_height: float = float(REST_OFFSETS[HB.Hips, 1])) -> None:
+    def __init__(self, *, upper_body: bool, rest_offsets: F64 = REST_OFFSETS) -> None:
         self.upper_body = upper_body
-        #: the avatar's rest hips height above the floor (m): standing hips are put there
-        self.hips_height = hips_height
+        #: the avatar's rest hips height above the floor (m)
+        self.hips_height = float(rest_offsets[HB.Hips, 1])
+        #: per side, the local rest offsets of upper leg (from the hips), lower leg, foot and toes
+        self.leg_offsets = np.stack([rest_offsets[list(chain)] for chain in _LEG_CHAINS])
+        # Grounding: in the rest pose the lowest foot point sits where the hips height puts it.
+        self.ground = self.hips_height + float(np.cumsum(self.leg_offsets[:, :, 1], axis=1)[:, 2:].min())
         self._pe = np.zeros((38, 3))
         self._g = np.zeros((16, 3, 3))
         self._g[15] = np.eye(3)
@@ -337,12 +341,19 @@ class BodySolver:
             valid[_LEG_BONES] = False
             hips = np.array([0.0, self.hips_height, 0.0])
         else:
-            # Hips height from the world landmarks: hip height above the lowest foot point,
-            # relative to the measured leg length, applied to the rest skeleton's hip height.
-            ys = x[2 * _N_SEG :, 1].tolist()
-            lens = [math.sqrt(lx * lx + ly * ly + lz * lz) for lx, ly, lz, _, _ in prim[9:13].tolist()]
-            leg = 0.5 * (((lens[0] + lens[1]) + lens[2]) + lens[3])
-            rest_h = self.hips_height
-            height = (ys[0] - min(ys[1:])) / max(leg * 1.06, 1e-3)
-            hips = np.array([0.0, rest_h * min(max(height, 0.2), 1.2), 0.0])
+            hips = self.grounded_hips(g)
         return rot, valid, hips
+
+    def grounded_hips(self, g: F64) -> F64:
+        """Hips position (relative to the avatar's origin on the floor) that puts the lowest foot
+        point (ankle or toes) of the avatar's own legs, posed by the segment frames ``g``, on the
+        floor: the avatar stands where the performer stands, whatever its proportions (MediaPipe's
+        world landmarks are centred on the hips and carry no floor, so a jump is not seen)."""
+        lowest = math.inf
+        for side in range(2):
+            o = self.leg_offsets[side]
+            knee = g[0] @ o[0] + g[_LEG_ROWS[side][0]] @ o[1]
+            ankle = knee + g[_LEG_ROWS[side][1]] @ o[2]
+            toes = ankle + g[_LEG_ROWS[side][2]] @ o[3]
+            lowest = min(lowest, float(ankle[1]), float(toes[1]))
+        return np.array([0.0, self.ground - lowest, 0.0])

@@ -164,7 +164,7 @@ class RigSolver:
         self._jaw_rad = math.radians(fs.jaw_open_deg)
         self.avatar = load_avatar(settings.vmc.avatar) if settings.vmc.avatar else GENERIC
         self._rest_offsets = self.avatar.offsets
-        self._body = BodySolver(upper_body=settings.upper_body, hips_height=self.avatar.hips_height)
+        self._body = BodySolver(upper_body=settings.upper_body, rest_offsets=self.avatar.offsets)
         self._hands = HandSolver()
 
         sm = settings.smoothing
