@@ -37,6 +37,7 @@ __all__ = [
     "PartStatus",
     "PoseObservation",
     "RigFrame",
+    "TargetBones",
     "TrackedFrame",
     "Tracking",
 ]
@@ -286,6 +287,20 @@ class TrackedFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetBones:
+    """The frame's bones for one target rig (``[retarget] bone_map``), ready for the WebSocket and
+    generic OSC outputs: the rig's bone names, rotations in the rig's convention and axes
+    (mocap_bridge.solve.retarget; each map documents its own), which of them the solver drives,
+    and the hips position in the rig's axes and units."""
+
+    rig: str
+    names: tuple[str, ...]
+    rotations: F64
+    valid: npt.NDArray[np.bool_]
+    hips_position: F64
+
+
+@dataclass(frozen=True, slots=True)
 class RigFrame:
     """Solved, filtered rig values for one frame; the only input of encoders.
 
@@ -324,6 +339,8 @@ class RigFrame:
     body_state: Tracking = Tracking.LOST
     hand_states: tuple[Tracking, Tracking] = (Tracking.LOST, Tracking.LOST)
     extras: dict[str, float] = field(default_factory=dict)
+    #: the bones renamed and converted for ``[retarget] bone_map`` (None: not computed)
+    target: TargetBones | None = None
 
     @property
     def overall_state(self) -> Tracking:

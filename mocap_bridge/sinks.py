@@ -31,6 +31,8 @@ from .protocols.ws_json import WsJsonEncoder, parse_channels
 from .resources import resolve_data_path
 from .settings import Settings
 from .sink import FrameSink
+from .solve.maps import resolve_bone_map
+from .solve.retarget import Retargeter
 from .transports.udp import UdpTransport
 from .transports.websocket import WebSocketServer
 
@@ -234,13 +236,20 @@ def build_sinks(settings: Settings, *, stream_rate_hz: float, wall_clock_offset_
                 max_datagram=vmc.max_datagram,
             )
             sinks.append(VmcSink(vmc_enc, UdpTransport("vmc", [(t.host, t.port) for t in vmc.targets])))
+        rig = Retargeter(resolve_bone_map(settings.retarget.bone_map, settings.retarget.extra_maps))
         osc = settings.osc
         if osc.enabled:
-            osc_enc = OscEncoder(max_datagram=osc.max_datagram)
+            osc_enc = OscEncoder(max_datagram=osc.max_datagram, bone_names=rig.names)
             sinks.append(OscSink(osc_enc, UdpTransport("osc", [(t.host, t.port) for t in osc.targets])))
         ws = settings.ws
         if ws.enabled:
-            ws_enc = WsJsonEncoder(wall_clock_offset_ms=wall_clock_offset_ms, stream_rate_hz=stream_rate_hz)
+            ws_enc = WsJsonEncoder(
+                wall_clock_offset_ms=wall_clock_offset_ms,
+                stream_rate_hz=stream_rate_hz,
+                rig=rig.map.name,
+                bone_names=rig.names,
+                rig_convention=rig.describe(),
+            )
             server = WebSocketServer(
                 ws.listen.host,
                 ws.listen.port,

@@ -15,6 +15,9 @@ address                                 tags      content
 ``/mocap/head/quat``                    ``ffff``  x, y, z, w (internal frame, vs neutral)
 ``/mocap/head/ypr``                     ``fff``   yaw, pitch, roll (radians, Live Link signs)
 ``/mocap/head/pos``                     ``fff``   metres vs neutral (internal frame)
+``/mocap/rig/hips``                     ``fff``   hips position, the bone map's axes and units
+``/mocap/rig/bone/<name>``              ``ffff``  ×driven bones: the bone map's names, rotations
+                                                  x, y, z, w in its convention (solve/retarget.py)
 ``/mocap/pose/world/<i>``               ``fff``   ×33 when a body is seen: MediaPipe world
                                                   landmarks, metres, hip-centred
 ``/mocap/pose/image/<i>``               ``ffff``  ×33 when a body is seen: normalised x, y, z,
@@ -31,13 +34,14 @@ gathered into one array and rendered into the cached datagram image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import ProtocolError
-from ..frames import ARKIT_NAMES, RigFrame
+from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, RigFrame
 from ._state import overall_state
 from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template
 
@@ -56,6 +60,7 @@ class OscEncoder:
 
     __slots__ = (
         "_blend",
+        "_bone",
         "_eyes",
         "_frame",
         "_hand",
@@ -63,6 +68,7 @@ class OscEncoder:
         "_head_pos",
         "_head_quat",
         "_head_ypr",
+        "_hips",
         "_plans",
         "_pose_image",
         "_pose_world",
@@ -71,7 +77,8 @@ class OscEncoder:
         "max_datagram",
     )
 
-    def __init__(self, *, max_datagram: int = 1200) -> None:
+    def __init__(self, *, max_datagram: int = 1200, bone_names: Sequence[str] = HUMAN_BONE_NAMES) -> None:
+        """``bone_names``: the names of ``RigFrame.target``'s bones (the configured bone map's)."""
         self._frame = Template("/mocap/frame", "if")
         self._state = Template("/mocap/state", "iiiii")
         self._blend = [Template(f"/mocap/face/blendshape/{n}", "f") for n in ARKIT_NAMES]
@@ -85,25 +92,31 @@ class OscEncoder:
         self._hand = {
             s: [Template(f"/mocap/hand/{s}/{i}", "fff") for i in range(_HAND_POINTS)] for s, _ in _SIDES
         }
-        largest = max(t.size for t in self._blend)
+        self._hips = Template("/mocap/rig/hips", "fff")
+        self._bone = [Template(f"/mocap/rig/bone/{n}", "ffff") for n in bone_names]
+        largest = max(t.size for t in [*self._blend, *self._bone])
         if not largest + 16 <= max_datagram <= MAX_UDP_PAYLOAD:
             raise ProtocolError(
                 f"OSC max datagram must be in {largest + 16}..{MAX_UDP_PAYLOAD}, got {max_datagram}"
             )
         self.max_datagram = max_datagram
-        self._plans: dict[tuple[bool, bool, bool], _Layout] = {}
+        self._plans: dict[tuple[bool, bool, bool, bytes], _Layout] = {}
         self._t0_ms: int | None = None
 
-    def plan(self, pose: bool, left: bool, right: bool) -> FramePlan:
-        """The precompiled frame layout for the parts present (8 layouts, cached)."""
-        return self._layout((pose, left, right))[0]
+    def plan(self, pose: bool, left: bool, right: bool, bones: bytes = b"") -> FramePlan:
+        """The precompiled frame layout for the parts present and the target bones driven
+        (``bones``: the bool mask's bytes; cached, bounded)."""
+        return self._layout((pose, left, right, bones))[0]
 
-    def _layout(self, key: tuple[bool, bool, bool]) -> _Layout:
+    def _layout(self, key: tuple[bool, bool, bool, bytes]) -> _Layout:
         layout = self._plans.get(key)
         if layout is None:
-            pose, left, right = key
+            pose, left, right, bones = key
             tpls = [self._frame, self._state, *self._blend, self._eyes]
             tpls += [self._head_quat, self._head_ypr, self._head_pos]
+            if bones:
+                driven = np.flatnonzero(np.frombuffer(bones, dtype=np.bool_)).tolist()
+                tpls += [self._hips, *(self._bone[b] for b in driven)]
             if pose:
                 tpls += [*self._pose_world, *self._pose_image]
             for (side, _), seen in zip(_SIDES, (left, right), strict=True):
@@ -112,6 +125,8 @@ class OscEncoder:
             plan = FramePlan(tpls, self.max_datagram)
             # The first float is /mocap/frame's time; the rest come from the frame's arrays.
             slots = plan.float_slots[1:]
+            if len(self._plans) >= 64:
+                self._plans.clear()
             layout = self._plans[key] = (plan, slots, int(plan.float_slots[0]))
         return layout
 
@@ -124,7 +139,15 @@ class OscEncoder:
         tracked = frame.tracked
         pose = tracked.pose
         left, right = tracked.hand("Left"), tracked.hand("Right")
-        plan, slots, t_slot = self._layout((pose is not None, left is not None, right is not None))
+        target = frame.target
+        bones = b""
+        if target is not None:
+            if len(target.valid) != len(self._bone):
+                raise ProtocolError(
+                    f"frame {frame.index}: {len(target.valid)} target bones, expected {len(self._bone)}"
+                )
+            bones = target.valid.tobytes()
+        plan, slots, t_slot = self._layout((pose is not None, left is not None, right is not None, bones))
         parts: list[Any] = [
             frame.blendshapes,
             frame.eyes.reshape(4),
@@ -132,6 +155,8 @@ class OscEncoder:
             frame.head_ypr,
             frame.head_position,
         ]
+        if target is not None:
+            parts += (target.hips_position, target.rotations[target.valid].reshape(-1))
         if pose is not None:
             if pose.world.shape[0] != _POSE_POINTS or pose.landmarks.shape[0] != _POSE_POINTS:
                 raise ProtocolError(f"frame {frame.index}: pose needs {_POSE_POINTS} landmarks")

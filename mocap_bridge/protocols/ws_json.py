@@ -25,7 +25,7 @@ read here: the send time is passed in.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -123,6 +123,8 @@ def _hand(state: Tracking, hand: HandObservation | None) -> dict[str, Any]:
     }
 
 
+_UNITY_RIG = "Unity: left-handed, metres, +Y up, +Z forward, +X right; local rotations vs T-pose"
+
 #: ``,"key":`` prefixes of each channel inside a frame object (orjson writes no spaces).
 _KEYS = {ch: b',"' + ch.encode() + b'":' for ch in CHANNELS}
 _POS_K = POSITION_TO_UNITY.tolist()
@@ -140,12 +142,12 @@ class _RigLayout:
 
     __slots__ = ("index", "template")
 
-    def __init__(self, valid: npt.NDArray[np.intp]) -> None:
-        names = [HUMAN_BONE_NAMES[b].encode() for b in valid.tolist()]
+    def __init__(self, valid: npt.NDArray[np.intp], bone_names: Sequence[str]) -> None:
+        names = [bone_names[b].encode() for b in valid.tolist()]
         head = b'{"state":"%b","present":%b,"hips_position":%b,"bones":{'
         bones = b"%b%b" + b"".join(b'"' + n + b'":[%b' for n in names) if names else b""
         self.template = head + bones + b"}}"
-        self.index = None if len(names) == len(HUMAN_BONE_NAMES) else valid
+        self.index = None if len(names) == len(bone_names) else valid
 
 
 class FramePayload:
@@ -226,17 +228,23 @@ class FramePayload:
 
     def _rig(self) -> bytes:
         f = self._frame
-        layout = self._encoder._rig_layout(f.bone_valid)
-        hx, hy, hz = f.hips_position.tolist()
-        kx, ky, kz = _POS_K
-        hips = orjson.dumps([hx * kx, hy * ky, hz * kz])
+        target = f.target
         state = _STATE_BYTES[f.body_state]
-        rot = f.bone_rotations
+        if target is not None:  # renamed and converted for the configured rig (solve/retarget.py)
+            layout = self._encoder._rig_layout(target.valid)
+            hips = orjson.dumps(target.hips_position.tolist())
+            rot = target.rotations
+        else:  # the Unity humanoid: (x, -y, -z, w)
+            layout = self._encoder._rig_layout(f.bone_valid)
+            hx, hy, hz = f.hips_position.tolist()
+            kx, ky, kz = _POS_K
+            hips = orjson.dumps([hx * kx, hy * ky, hz * kz])
+            rot = f.bone_rotations * QUATERNION_TO_UNITY
         if layout.index is not None:
             if not len(layout.index):
                 return layout.template % (state, b"false", hips)
             rot = rot.take(layout.index, 0)
-        pieces = _dumps(rot * QUATERNION_TO_UNITY).split(b"[")  # Unity frame: (x, -y, -z, w)
+        pieces = _dumps(rot).split(b"[")
         pieces[-1] = pieces[-1][:-1]
         return layout.template % (state, b"true", hips, *pieces)
 
@@ -272,11 +280,31 @@ _BUILDERS: dict[str, Callable[[FramePayload], bytes]] = {
 class WsJsonEncoder:
     """Build ``hello`` and ``frame`` messages. ``wall_clock_offset_ms`` = epoch ms − monotonic ms."""
 
-    __slots__ = ("_rig_layouts", "stream_rate_hz", "wall_clock_offset_ms")
+    __slots__ = (
+        "_rig_layouts",
+        "bone_names",
+        "rig",
+        "rig_convention",
+        "stream_rate_hz",
+        "wall_clock_offset_ms",
+    )
 
-    def __init__(self, *, wall_clock_offset_ms: float, stream_rate_hz: float) -> None:
+    def __init__(
+        self,
+        *,
+        wall_clock_offset_ms: float,
+        stream_rate_hz: float,
+        rig: str = "unity",
+        bone_names: Sequence[str] = HUMAN_BONE_NAMES,
+        rig_convention: str = _UNITY_RIG,
+    ) -> None:
+        """``rig``, ``bone_names`` and ``rig_convention`` describe the bones of the ``rig`` channel:
+        the configured bone map's (RigFrame.target) or, by default, the Unity humanoid's."""
         self.wall_clock_offset_ms = wall_clock_offset_ms
         self.stream_rate_hz = stream_rate_hz
+        self.rig = rig
+        self.bone_names = tuple(bone_names)
+        self.rig_convention = rig_convention
         self._rig_layouts: dict[bytes, _RigLayout] = {}
 
     def _rig_layout(self, bone_valid: npt.NDArray[np.bool_]) -> _RigLayout:
@@ -284,7 +312,7 @@ class WsJsonEncoder:
         key = np.asarray(bone_valid, dtype=np.bool_).tobytes()
         layout = self._rig_layouts.get(key)
         if layout is None:
-            layout = _RigLayout(np.flatnonzero(np.frombuffer(key, dtype=np.bool_)))
+            layout = _RigLayout(np.flatnonzero(np.frombuffer(key, dtype=np.bool_)), self.bone_names)
             if len(self._rig_layouts) >= 64:
                 self._rig_layouts.clear()
             self._rig_layouts[key] = layout
@@ -301,12 +329,12 @@ class WsJsonEncoder:
                 "channels": [c for c in CHANNELS if c in chosen],
                 "available_channels": list(CHANNELS),
                 "blendshape_names": list(ARKIT_NAMES),
-                "bone_names": list(HUMAN_BONE_NAMES),
+                "rig": self.rig,
+                "bone_names": list(self.bone_names),
                 "coordinates": {
                     "head": "internal: right-handed, metres, +Y up, +Z subject's front, "
                     "+X subject's left; quaternions x, y, z, w",
-                    "rig": "Unity: left-handed, metres, +Y up, +Z forward, +X right; "
-                    "local rotations vs T-pose",
+                    "rig": self.rig_convention,
                     "pose": "MediaPipe: landmarks normalised image x, y (down), z; "
                     "world metres, hip-centred, x right, y down, z away from camera",
                     "angles": "radians",

@@ -17,9 +17,10 @@ arkit_to_vrm0.toml) belong to the VMC encoder and are loaded there.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -30,6 +31,7 @@ from ..resources import read_toml, retarget_maps_dir
 __all__ = [
     "BONE_MAP_FORMAT",
     "BoneMap",
+    "RigConvention",
     "load_bone_map",
     "maps_dir",
     "resolve_bone_map",
@@ -45,6 +47,20 @@ def maps_dir() -> Path:
 
 
 @dataclass(frozen=True, slots=True)
+class RigConvention:
+    """How the target rig reads a rotation (the map's ``[convention]`` and ``[rest_pose]``;
+    mocap_bridge.solve.retarget explains each field)."""
+
+    axes: str = "unity"
+    rotations: str = "tpose"  #: tpose | bone
+    along: str = "+y"  #: bone: the local axis along the bone
+    facing: str = "+z"  #: bone: the local axis toward the character's front
+    rest_pose: Mapping[HumanBone, tuple[float, float, float]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class BoneMap:
     """A validated bone map."""
 
@@ -52,6 +68,7 @@ class BoneMap:
     target: str
     bones: Mapping[HumanBone, str]
     source: str = ""
+    convention: RigConvention = field(default_factory=RigConvention)
 
     def name_of(self, bone: HumanBone) -> str | None:
         """Target name of ``bone`` or None when the target has no such bone."""
@@ -66,7 +83,7 @@ def load_bone_map(path: str | Path) -> BoneMap:
     if fmt != BONE_MAP_FORMAT:
         raise ConfigError(f"{p}: format: expected {BONE_MAP_FORMAT!r}, got {fmt!r}")
     for key in data:
-        if key not in ("format", "target", "description", "bones"):
+        if key not in ("format", "target", "description", "bones", "convention", "rest_pose"):
             raise ConfigError(f"{p}: {key}: unknown key")
     target = data.get("target", p.stem)
     if not isinstance(target, str):
@@ -85,7 +102,44 @@ def load_bone_map(path: str | Path) -> BoneMap:
             raise ConfigError(f"{p}: bones.{key}: {value!r} already used by bones.{seen[value]}")
         seen[value] = key
         bones[HumanBone[key]] = value
-    return BoneMap(name=p.stem, target=target, bones=MappingProxyType(bones), source=str(p))
+    convention = _convention(p, data.get("convention", {}), data.get("rest_pose", {}))
+    return BoneMap(
+        name=p.stem, target=target, bones=MappingProxyType(bones), source=str(p), convention=convention
+    )
+
+
+_AXES = ("unity", "unreal", "blender", "gltf", "gltf_vrm0")
+_LOCAL_AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
+
+
+def _convention(p: Path, raw: object, rest: object) -> RigConvention:
+    if not isinstance(raw, dict) or not isinstance(rest, dict):
+        raise ConfigError(f"{p}: [convention] and [rest_pose] must be tables")
+    allowed = {"axes": _AXES, "rotations": ("tpose", "bone"), "along": _LOCAL_AXES, "facing": _LOCAL_AXES}
+    values: dict[str, str] = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ConfigError(f"{p}: convention.{key}: unknown key")
+        if value not in allowed[key]:
+            raise ConfigError(
+                f"{p}: convention.{key}: expected one of {', '.join(allowed[key])}, got {value!r}"
+            )
+        values[key] = value
+    conv = RigConvention(**values)
+    if conv.along[1] == conv.facing[1]:
+        raise ConfigError(f"{p}: convention: along and facing must be different axes")
+    pose: dict[HumanBone, tuple[float, float, float]] = {}
+    for key, value in rest.items():
+        if key not in HumanBone.__members__:
+            raise ConfigError(f"{p}: rest_pose.{key}: unknown HumanBone name")
+        ok = isinstance(value, list) and len(value) == 3
+        ok = ok and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        )
+        if not ok or sum(float(v) ** 2 for v in value) < 1e-6:
+            raise ConfigError(f"{p}: rest_pose.{key}: expected a direction [x, y, z]")
+        pose[HumanBone[key]] = (float(value[0]), float(value[1]), float(value[2]))
+    return RigConvention(**values, rest_pose=MappingProxyType(pose))
 
 
 def shipped_bone_maps() -> list[Path]:

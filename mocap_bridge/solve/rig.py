@@ -57,6 +57,7 @@ from .hands import FINGER_BONES, HandSolver
 from .head import head_from_matrix, ypr_from_quat
 from .maps import BoneMap, load_bone_map, resolve_bone_map
 from .quat import qpow, to_matrix
+from .retarget import Retargeter
 
 __all__ = ["RigSolver"]
 
@@ -147,6 +148,7 @@ class RigSolver:
         self.calibration = prof
         self.bone_map: BoneMap = resolve_bone_map(settings.retarget.bone_map, settings.retarget.extra_maps)
         self.extra_maps = tuple(load_bone_map(p) for p in settings.retarget.extra_maps)
+        self.retarget = Retargeter(self.bone_map)
         self._face = FaceSolver(
             neutral=prof.neutral, gain=prof.gain, offset=prof.offset, curve=prof.curve,
             clamp_min=prof.clamp_min, clamp_max=prof.clamp_max,
@@ -415,6 +417,8 @@ class RigSolver:
             part_state(rvalid[_FINGER_ROWS[1]], ractive[_FINGER_ROWS[1]]),
         )
         head_rot = gr[0]
+        bone_valid = ractive[1:].copy()
+        hips = gv[_G_HIPS].copy()
         return RigFrame(
             index=frame.index,
             t_ms=frame.t_ms,
@@ -425,10 +429,11 @@ class RigSolver:
             head_ypr=ypr_from_quat(head_rot),
             eyes=gv[_G_EYES].reshape(2, 2).copy(),
             bone_rotations=gr[1:],
-            bone_positions=self._bone_positions(gv[_G_HIPS]),
-            bone_valid=ractive[1:].copy(),
-            hips_position=gv[_G_HIPS].copy(),
+            bone_positions=self._bone_positions(hips),
+            bone_valid=bone_valid,
+            hips_position=hips,
             face_state=face_state,
             body_state=body_state,
             hand_states=(hand_states[0], hand_states[1]),
+            target=self.retarget.apply(gr[1:], bone_valid, hips),
         )
