@@ -6,16 +6,23 @@ applied, exact type tags); Live Link is read by PyLiveLinkFace, an independent d
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from conftest import media
 from pylivelinkface import PyLiveLinkFace
-from receivers import UdpReceiver, VmcReceiverModel, run_cli, yaw_deg
+from receivers import ROOT, UdpReceiver, VmcReceiverModel, run_cli, yaw_deg
 
+from mocap_bridge.frames import HumanBone
 from mocap_bridge.protocols.livelink import DEVICE_ID_NAMESPACE, decode_livelink
+from mocap_bridge.solve.maps import load_bone_map, shipped_bone_maps
 
 COMMON = ("--mode", "video", "--quiet", "--offline")
 
@@ -137,3 +144,87 @@ def test_custom_live_link_device_id_is_a_stable_uuid_every_decoder_reads(tmp_pat
         assert found and face.name == "MocapBridge"
         assert decode_livelink(p).device_id == expected
         assert len(p[5 : 5 + 36].decode("ascii")) == 36  # the app's UUID form, where decoders expect it
+
+
+def _ws_messages(args: list[str], port: int) -> tuple[list[dict[str, Any]], subprocess.Popen[bytes]]:
+    """Run the CLI with a WebSocket server on ``port`` and collect every message a client gets."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mocap_bridge", "run", *args, "--ws", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    out: list[dict[str, Any]] = []
+
+    async def client() -> None:
+        for _ in range(1200):  # the server starts once the models are loaded
+            if proc.poll() is not None:
+                return
+            try:
+                async with connect(f"ws://127.0.0.1:{port}/?channels=rig", open_timeout=2) as ws:
+                    async for text in ws:
+                        out.append(orjson.loads(text))
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+            except Exception:  # closed at shutdown
+                return
+
+    try:
+        asyncio.run(asyncio.wait_for(client(), 240))
+        proc.wait(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out, proc
+
+
+@pytest.mark.parametrize("bone_map", [p.stem for p in shipped_bone_maps()])
+def test_each_bone_map_renames_the_websocket_bones(bone_map: str) -> None:
+    clip = media("dance_full_body_synthetic.mp4")
+    m = load_bone_map(next(p for p in shipped_bone_maps() if p.stem == bone_map))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    msgs, proc = _ws_messages(
+        [
+            "--source",
+            str(clip),
+            *COMMON,
+            "--max-frames",
+            "40",
+            "--no-livelink",
+            "--no-vmc",
+            "--bone-map",
+            bone_map,
+        ],
+        port,
+    )
+    assert proc.returncode == 0
+    hello, frames = msgs[0], [m for m in msgs[1:] if m["type"] == "frame"]
+    assert hello["rig"] == bone_map and hello["bone_names"] == [m.bones[b] for b in HumanBone if b in m.bones]
+    assert m.convention.axes in hello["coordinates"]["rig"]
+    assert frames, "no frame reached the client"
+    names = set(hello["bone_names"])
+    sent = {n for f in frames for n in f["rig"]["bones"]}
+    assert sent and sent <= names
+    if bone_map not in ("unity",):
+        assert "LeftUpperArm" not in sent  # the rig's own names, not Unity's
+    moving = [
+        f["rig"]["bones"][m.bones[HumanBone.LeftUpperArm]]
+        for f in frames
+        if m.bones[HumanBone.LeftUpperArm] in f["rig"]["bones"]
+    ]
+    assert len(moving) >= 10 and np.ptp(np.array(moving), axis=0).max() > 0.05  # the arm moves
+
+
+def test_the_blender_preset_sends_vmc_to_the_add_on_port() -> None:
+    from mocap_bridge.settings import load_settings
+
+    s = load_settings(preset="blender")
+    assert s.vmc.enabled and [str(t) for t in s.vmc.targets] == ["127.0.0.1:39539"]
