@@ -77,7 +77,7 @@ def humanoid_joints() -> dict[str, tuple[Vector, Vector]]:
 def a_pose(joints: dict[str, tuple[Vector, Vector]], degrees: float = 45.0) -> dict[str, tuple[Vector, Vector]]:
     """Arms rotated down about the avatar's forward axis at the shoulder (upper arm head)."""
     out = dict(joints)
-    for side, sign in (("Left", -1.0), ("Right", 1.0)):
+    for side, sign in (("Left", 1.0), ("Right", -1.0)):
         pivot = joints[f"{side}UpperArm"][0]
         rot = Matrix.Rotation(math.radians(sign * degrees), 3, "Y")
         chain = [f"{side}UpperArm", f"{side}LowerArm", f"{side}Hand"]
@@ -130,7 +130,8 @@ def build_face(names: list[str]) -> Any:
 def build_rigify() -> Any:
     import addon_utils
 
-    addon_utils.enable("rigify", default_set=True)
+    if addon_utils.enable("rigify", default_set=True, handle_error=lambda exc: print("rigify:", exc)) is None:
+        raise SystemExit("rigify add-on could not be enabled")
     bpy.ops.object.armature_human_metarig_add()
     meta = bpy.context.view_layer.objects.active
     bpy.ops.pose.rigify_generate()

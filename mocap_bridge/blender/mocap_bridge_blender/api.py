@@ -269,10 +269,13 @@ def _key_of(rt: rigs.Retarget) -> Any | None:
 
 
 def _rigify_fk(armature: Any) -> None:
-    """Switch a Rigify rig's limbs to FK (the FK controls are what the retarget drives)."""
+    """Make a Rigify rig a plain FK hierarchy, which is what the retarget drives: limbs in FK and
+    (``IK_FK`` = 1; ``FK_limb_follow`` stays 0: the limb follows its parent), neck and head
+    following the chest (``neck_follow``, ``head_follow`` = 1)."""
     for pb in armature.pose.bones:
-        if "IK_FK" in pb.keys():
-            pb["IK_FK"] = 1.0
+        for prop in ("IK_FK", "neck_follow", "head_follow"):
+            if prop in pb.keys():
+                pb[prop] = 1.0
 
 
 def start(host: str = "127.0.0.1", port: int = 39539, armature: Any = None, mesh: Any = None,

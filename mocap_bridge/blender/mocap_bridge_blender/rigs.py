@@ -7,17 +7,24 @@ from the T-pose, in Unity axes (left-handed, +Y up, +Z the avatar's front, +X it
 
 The retarget, per frame and mapped bone ``b`` with nearest mapped ancestor ``p``:
 
-* ``D(b)``: the bone's world rotation away from T-pose, the product of the humanoid chain's
-  local rotations (Unity → Blender axes, avatar facing −Y, Z up);
-* pose basis ``= A_b · D(p)⁻¹ · D(b) · B_b``, with ``A_b = r_b⁻¹ · (C_p w)⁻¹`` and
-  ``B_b = C_b w · r_b`` precomputed: ``r`` the bone's rest orientation in armature space, ``w``
-  the armature object's world rotation, ``C`` the rotation taking the rest pose to a T-pose
-  (identity for a T-pose rig; arms/legs/fingers swung onto the T-pose axes for an A-pose or a
-  Rigify rest; or measured by "calibrate rest pose" from a user-posed T-pose), a world rotation.
+* ``D(b)``: the bone's rotation away from T-pose in the avatar frame, the product of the humanoid
+  chain's local rotations (Root/Pos first), converted from Unity to Blender axes (avatar facing
+  −Y, +X its left, Z up);
+* ``F``: world rotation of the rig's own avatar frame, measured from its rest (up = hips → head,
+  left = right → left arm), so a rig turned in the scene or imported Y-up still moves right;
+* ``W``: the armature object's world rotation; ``r_b``: the bone's rest rotation (armature space);
+* ``C_b``: world rotation taking the rest pose to the T-pose: arms, hands, fingers and legs swung
+  onto the T-pose axes (so an A-pose or Rigify rest is handled), inherited down the chain, or
+  measured by "calibrate rest pose" from a user-posed T-pose;
+* wanted world rotation of the bone: ``F D(b) F⁻¹ · C_b W r_b``. With Blender's pose evaluation
+  ``P(b) = P(parent) · r_parent⁻¹ · r_b · basis_b`` (armature space, rotation parts) and unmapped
+  bones in between keeping an identity basis, the pose basis is
 
-This follows from Blender's pose evaluation ``P(b) = P(parent) · r_parent⁻¹ · r_b · basis_b``
-(armature space, rotation parts) with the wanted world pose ``D(b) · C_b · w · r_b``; unmapped
-bones between two mapped ones keep an identity basis.
+  ``basis_b = A_b · D(p)⁻¹ D(b) · B_b``,  ``A_b = r_b⁻¹ (F⁻¹ C_p W)⁻¹``,  ``B_b = F⁻¹ C_b W r_b``.
+
+On a Rigify generated rig the FK controls are driven (the DEF bones follow them through
+constraints; the limbs are switched to FK) and ``ORG-``/``DEF-`` ancestors stand for the control
+they copy.
 
 Everything that depends on the rig only (the map, rest matrices, ``A``/``B``, pose bones, shape
 keys) is resolved by :func:`resolve` when the receiver starts or the rig changes; a tick is then
@@ -209,6 +216,34 @@ _RIGIFY_CONTROLS = {
 }  # fmt: skip
 
 
+# Extra Rigify controls driven by a humanoid bone: the pelvis FK control hangs below the spine
+# (torso pivot), so it gets the Hips rotation back relative to Spine.
+_RIGIFY_EXTRA = (("Hips", "spine_fk"),)
+
+
+def _mapped_ancestor(bone: Any, by_bone: Mapping[str, str], rigify: bool, pose: Any = None) -> str | None:
+    """The humanoid bone of the nearest mapped ancestor; on Rigify, an ``ORG-``/``DEF-`` bone
+    stands for the control it copies (``ORG-shoulder.L`` → ``shoulder.L``, ``DEF-hand.L`` →
+    ``hand_fk.L``) so fingers and arms find the hand and shoulder through the constraint web."""
+    anc = bone.parent
+    while anc is not None:
+        hit = by_bone.get(anc.name)
+        if hit is not None:
+            return hit
+        if rigify and anc.name[:4] in ("ORG-", "DEF-"):
+            base = anc.name[4:]
+            stem, _, side = base.rpartition(".")
+            cands = [base, f"{stem}_fk.{side}"]
+            if pose is not None:  # the bone it copies (ORG-spine.006 copies head)
+                cands += [c.subtarget for c in pose[anc.name].constraints
+                          if c.type == "COPY_TRANSFORMS" and c.influence == 1.0 and not c.mute]  # fmt: skip
+            for cand in cands:
+                if cand in by_bone:
+                    return by_bone[cand]
+        anc = anc.parent
+    return None
+
+
 def _rigify_control(def_name: str, names: set[str]) -> str | None:
     for cand in _RIGIFY_CONTROLS.get(def_name, ()):
         if cand in names:
@@ -374,8 +409,42 @@ def _rest_rotation(bone: Any) -> Quaternion:
     return bone.matrix_local.to_quaternion()
 
 
-def _t_pose_corrections(armature: Any, bones: Mapping[str, str], world_rot: Quaternion) -> dict[str, Quaternion]:
-    """Per humanoid bone, the world rotation taking the rig's rest pose to the T-pose."""
+def avatar_frame(armature: Any, bones: Mapping[str, str]) -> Quaternion:
+    """World rotation from the VMC avatar frame (Blender axes: facing −Y, +X its left, Z up) to
+    the rig's: up from hips to head, left from the right to the left arm (or leg), as rested.
+    Identity when the rig lacks those bones (then the rig is assumed to stand in world axes)."""
+    data = armature.data.bones
+    mw = armature.matrix_world
+
+    def head(*names: str) -> Vector | None:
+        for n in names:
+            b = bones.get(n)
+            if b is not None and b in data:
+                return mw @ data[b].head_local
+        return None
+
+    hips, top = head("Hips"), head("Head", "Neck", "UpperChest", "Chest")
+    left = head("LeftUpperArm", "LeftShoulder", "LeftUpperLeg")
+    right = head("RightUpperArm", "RightShoulder", "RightUpperLeg")
+    if hips is None or top is None or left is None or right is None:
+        return Quaternion()
+    z = top - hips
+    x = left - right
+    if z.length < 1e-6 or x.length < 1e-6:
+        return Quaternion()
+    z.normalize()
+    x = x - x.dot(z) * z
+    if x.length < 1e-6:
+        return Quaternion()
+    x.normalize()
+    y = z.cross(x)
+    return Matrix((x, y, z)).transposed().to_quaternion()
+
+
+def _t_pose_corrections(armature: Any, bones: Mapping[str, str], world_rot: Quaternion,
+                        frame: Quaternion) -> dict[str, Quaternion]:  # fmt: skip
+    """Per humanoid bone, the world rotation taking the rig's rest pose to the T-pose (whose
+    directions are :data:`_T_DIRECTION` in the avatar frame ``frame``)."""
     data_bones = armature.data.bones
     c: dict[str, Quaternion] = {}
     for human in BONE_ORDER:
@@ -389,10 +458,11 @@ def _t_pose_corrections(armature: Any, bones: Mapping[str, str], world_rot: Quat
         bone = data_bones[name]
         rest_dir = world_rot @ (bone.matrix_local.to_3x3() @ Vector((0.0, 1.0, 0.0)))
         current = inherited @ rest_dir
-        if current.length < 1e-9 or current.angle(Vector(target)) < _T_TOLERANCE_RAD:
+        goal = frame @ Vector(target)
+        if current.length < 1e-9 or current.angle(goal) < _T_TOLERANCE_RAD:
             c[human] = inherited.copy()
         else:
-            c[human] = current.rotation_difference(Vector(target)) @ inherited
+            c[human] = current.rotation_difference(goal) @ inherited
     return c
 
 
@@ -417,23 +487,22 @@ def resolve(
         pose = armature.pose.bones
         data = armature.data.bones
         bone_map = {h: b for h, b in bone_map.items() if h in PARENT and b in data}
-        w = armature.matrix_world.to_quaternion()
-        corr = _t_pose_corrections(armature, bone_map, w)
+        w = armature.matrix_world.to_3x3().normalized().to_quaternion()
+        f = avatar_frame(armature, bone_map)
+        corr = _t_pose_corrections(armature, bone_map, w, f)
         if offsets:
             corr.update(offsets)
-        by_bone = {b: h for h, b in bone_map.items()}
-        for human in BONE_ORDER:
-            name = bone_map.get(human)
-            if name is None:
-                continue
-            anc = data[name].parent
-            while anc is not None and anc.name not in by_bone:
-                anc = anc.parent
-            parent = None if anc is None else by_bone[anc.name]
+        f_inv = f.conjugated()
+        pairs = [(h, bone_map[h]) for h in BONE_ORDER if h in bone_map]
+        if kind == "rigify":
+            pairs += [(h, b) for h, b in _RIGIFY_EXTRA if b in data and b not in bone_map.values()]
+        by_bone = {b: h for h, b in pairs}
+        for human, name in pairs:
+            parent = _mapped_ancestor(data[name], by_bone, kind == "rigify", pose)
             r = _rest_rotation(data[name])
-            # basis = r⁻¹ (C_p w)⁻¹ · D(p)⁻¹ D(b) · C_b w r  (module docstring)
-            a = r.conjugated() @ (w if parent is None else corr[parent] @ w).conjugated()
-            b = corr[human] @ w @ r
+            # basis = r⁻¹ (F⁻¹ C_p W)⁻¹ · D(p)⁻¹ D(b) · F⁻¹ C_b W r  (module docstring)
+            a = r.conjugated() @ (f_inv @ (Quaternion() if parent is None else corr[parent]) @ w).conjugated()
+            b = f_inv @ corr[human] @ w @ r
             pb = pose[name]
             pb.rotation_mode = "QUATERNION"
             slots.append(BoneSlot(human, parent, pb, a, b))
@@ -443,7 +512,7 @@ def resolve(
             hips_h = max(1e-3, (armature.matrix_world @ hb.head_local).z)
             # pose location is in the bone's rest axes: offset_armature = R_rest · location
             to_arm = armature.matrix_world.to_3x3().inverted_safe()
-            hips_loc = hb.matrix_local.to_3x3().inverted_safe() @ to_arm
+            hips_loc = hb.matrix_local.to_3x3().inverted_safe() @ to_arm @ f.to_matrix()
     keys: dict[str, list[Any]] = {}
     if mesh is not None and mesh.data.shape_keys is not None and shape_map:
         blocks = mesh.data.shape_keys.key_blocks
@@ -481,7 +550,7 @@ def calibrate(armature: Any, bone_map: Mapping[str, str]) -> dict[str, Quaternio
     Per mapped bone, the world rotation from its rest to its current pose; unmapped humanoid bones
     inherit their parent's (as in :func:`_t_pose_corrections`).
     """
-    w = armature.matrix_world.to_quaternion()
+    w = armature.matrix_world.to_3x3().normalized().to_quaternion()
     out: dict[str, Quaternion] = {}
     for human in BONE_ORDER:
         name = bone_map.get(human)
