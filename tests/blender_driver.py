@@ -74,7 +74,9 @@ def humanoid_joints() -> dict[str, tuple[Vector, Vector]]:
     return out
 
 
-def a_pose(joints: dict[str, tuple[Vector, Vector]], degrees: float = 45.0) -> dict[str, tuple[Vector, Vector]]:
+def a_pose(
+    joints: dict[str, tuple[Vector, Vector]], degrees: float = 45.0
+) -> dict[str, tuple[Vector, Vector]]:
     """Arms rotated down about the avatar's forward axis at the shoulder (upper arm head)."""
     out = dict(joints)
     for side, sign in (("Left", 1.0), ("Right", -1.0)):

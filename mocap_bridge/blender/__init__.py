@@ -28,7 +28,7 @@ BONE_MAP_FILES: tuple[str, ...] = (
     "metahuman.toml",
 )  # fmt: skip
 
-_SOURCES = ("__init__.py", "api.py", "osc.py", "receiver.py", "rigs.py", "takes.py", "ui.py",
+_SOURCES = ("__init__.py", "api.py", "humanoid.py", "osc.py", "receiver.py", "rigs.py", "takes.py", "ui.py",
             "blender_manifest.toml")  # fmt: skip
 
 

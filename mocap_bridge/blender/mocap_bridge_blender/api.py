@@ -274,7 +274,7 @@ def _rigify_fk(armature: Any) -> None:
     following the chest (``neck_follow``, ``head_follow`` = 1)."""
     for pb in armature.pose.bones:
         for prop in ("IK_FK", "neck_follow", "head_follow"):
-            if prop in pb.keys():
+            if prop in pb:
                 pb[prop] = 1.0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-__all__ = ["OscError", "Message", "iter_messages", "parse_message"]
+__all__ = ["Message", "OscError", "iter_messages", "parse_message"]
 
 Message = tuple[str, tuple[object, ...]]
 

@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .humanoid import canonical_bone
 from .osc import OscError, iter_messages
-from .rigs import canonical_bone
 
 __all__ = ["UdpListener", "VmcFrame", "VmcLatch"]
 

@@ -45,11 +45,14 @@ from mathutils import Matrix, Quaternion, Vector
 
 __all__ = [
     "ARKIT_NAMES",
+    "BONE_ORDER",
+    "FACE_BONES",
+    "FINGER_BONES",
     "HUMAN_BONES",
     "PARENT",
     "VRM0_PRESETS",
-    "RigKind",
     "Retarget",
+    "RigKind",
     "detect_rig",
     "load_bone_maps",
     "match_shape_keys",
@@ -57,74 +60,21 @@ __all__ = [
     "unity_to_blender_quaternion",
 ]
 
-#: Unity ``HumanBodyBones`` (what VMC sends), LastBone excluded.
-HUMAN_BONES: tuple[str, ...] = (
-    "Hips", "LeftUpperLeg", "RightUpperLeg", "LeftLowerLeg", "RightLowerLeg", "LeftFoot",
-    "RightFoot", "Spine", "Chest", "Neck", "Head", "LeftShoulder", "RightShoulder",
-    "LeftUpperArm", "RightUpperArm", "LeftLowerArm", "RightLowerArm", "LeftHand", "RightHand",
-    "LeftToes", "RightToes", "LeftEye", "RightEye", "Jaw",
-    *(f"{s}{f}{j}" for s in ("Left", "Right") for f in ("Thumb", "Index", "Middle", "Ring", "Little")
-      for j in ("Proximal", "Intermediate", "Distal")),
-    "UpperChest",
-)  # fmt: skip
-
-#: Unity humanoid hierarchy (Hips has no parent; Root/Pos is its parent on the wire).
-PARENT: dict[str, str | None] = {
-    "Hips": None, "Spine": "Hips", "Chest": "Spine", "UpperChest": "Chest", "Neck": "UpperChest",
-    "Head": "Neck", "LeftEye": "Head", "RightEye": "Head", "Jaw": "Head",
-    "LeftShoulder": "UpperChest", "RightShoulder": "UpperChest",
-    "LeftUpperLeg": "Hips", "RightUpperLeg": "Hips",
-}  # fmt: skip
-for _s in ("Left", "Right"):
-    PARENT |= {f"{_s}UpperArm": f"{_s}Shoulder", f"{_s}LowerArm": f"{_s}UpperArm",
-               f"{_s}Hand": f"{_s}LowerArm", f"{_s}LowerLeg": f"{_s}UpperLeg",
-               f"{_s}Foot": f"{_s}LowerLeg", f"{_s}Toes": f"{_s}Foot"}  # fmt: skip
-    for _f in ("Thumb", "Index", "Middle", "Ring", "Little"):
-        PARENT |= {f"{_s}{_f}Proximal": f"{_s}Hand", f"{_s}{_f}Intermediate": f"{_s}{_f}Proximal",
-                   f"{_s}{_f}Distal": f"{_s}{_f}Intermediate"}  # fmt: skip
-#: ARKit 52 (perfect sync) names, lowerCamel.
-ARKIT_NAMES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
-    "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",
-    "eyeLookOutRight", "eyeLookUpRight", "eyeSquintRight", "eyeWideRight", "jawForward", "jawLeft",
-    "jawRight", "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight",
-    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft",
-    "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight", "mouthRollLower", "mouthRollUpper",
-    "mouthShrugLower", "mouthShrugUpper", "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft",
-    "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight", "browDownLeft", "browDownRight",
-    "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff", "cheekSquintLeft",
-    "cheekSquintRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
-)  # fmt: skip
-
-#: VRM 0.x BlendShapePreset names and the shape-key spellings they usually have (lower case,
-#: letters and digits only): plain, VRChat visemes, VRoid ``Fcl_*``.
-VRM0_PRESETS: dict[str, tuple[str, ...]] = {
-    "Neutral": ("neutral", "fclallneutral"),
-    "A": ("a", "aa", "vaa", "fclmtha", "mtha"),
-    "I": ("i", "ih", "vih", "fclmthi", "mthi"),
-    "U": ("u", "ou", "vou", "fclmthu", "mthu"),
-    "E": ("e", "ee", "vee", "fclmthe", "mthe"),
-    "O": ("o", "oh", "voh", "fclmtho", "mtho"),
-    "Blink": ("blink", "fcleyeclose", "eyeclose", "blinkboth"),
-    "Blink_L": ("blinkl", "blinkleft", "fcleyeclosel", "eyeclosel", "winkl"),
-    "Blink_R": ("blinkr", "blinkright", "fcleyecloser", "eyecloser", "winkr"),
-    "Joy": ("joy", "happy", "fclalljoy"),
-    "Angry": ("angry", "fclallangry"),
-    "Sorrow": ("sorrow", "sad", "fclallsorrow"),
-    "Fun": ("fun", "relaxed", "fclallfun"),
-    "LookUp": ("lookup",),
-    "LookDown": ("lookdown",),
-    "LookLeft": ("lookleft",),
-    "LookRight": ("lookright",),
-}
+from .humanoid import (
+    ARKIT_NAMES,
+    BONE_MAP_FILES,
+    BONE_ORDER,
+    FACE_BONES,
+    FINGER_BONES,
+    FINGERS,
+    HUMAN_BONES,
+    PARENT,
+    VRM0_PRESETS,
+    canonical_bone,
+)
 
 #: Prefixes exporters put before shape-key names (compared after :func:`_norm`).
 _SHAPE_PREFIXES = ("blendshape1", "blendshape2", "blendshape", "arkit", "bs", "face", "vrc", "sk", "shape")
-
-_FINGERS = ("Thumb", "Index", "Middle", "Ring", "Little")
-FINGER_BONES = frozenset(f"{s}{f}{j}" for s in ("Left", "Right") for f in _FINGERS
-                         for j in ("Proximal", "Intermediate", "Distal"))  # fmt: skip
-FACE_BONES = frozenset({"LeftEye", "RightEye", "Jaw"})
 
 # T-pose direction (head → tail) of the bones swung onto it for an A-pose or Rigify rest, in
 # Blender world axes (avatar facing −Y, +X its left). Thumbs, feet, spine and head keep their rest.
@@ -132,7 +82,7 @@ _T_DIRECTION: dict[str, tuple[float, float, float]] = {}
 for _s, _x in (("Left", 1.0), ("Right", -1.0)):
     for _b in ("UpperArm", "LowerArm", "Hand"):
         _T_DIRECTION[f"{_s}{_b}"] = (_x, 0.0, 0.0)
-    for _f in _FINGERS[1:]:
+    for _f in FINGERS[1:]:
         for _j in ("Proximal", "Intermediate", "Distal"):
             _T_DIRECTION[f"{_s}{_f}{_j}"] = (_x, 0.0, 0.0)
     _T_DIRECTION[f"{_s}UpperLeg"] = (0.0, 0.0, -1.0)
@@ -140,24 +90,6 @@ for _s, _x in (("Left", 1.0), ("Right", -1.0)):
 
 # Rest directions within this angle of the T-pose direction count as "already T".
 _T_TOLERANCE_RAD = math.radians(1.0)
-
-
-def _depth(bone: str) -> int:
-    d, p = 0, PARENT[bone]
-    while p is not None:
-        d, p = d + 1, PARENT[p]
-    return d
-
-
-#: Parents before children.
-BONE_ORDER: tuple[str, ...] = tuple(sorted(HUMAN_BONES, key=_depth))
-
-_CANON = {b.lower(): b for b in HUMAN_BONES}
-
-
-def canonical_bone(name: str) -> str | None:
-    """The HumanBodyBones name for a VMC bone name (EVMC4U also falls back to ignoring case)."""
-    return _CANON.get(name.lower())
 
 
 def unity_to_blender_quaternion(x: float, y: float, z: float, w: float) -> Quaternion:
@@ -190,19 +122,12 @@ def maps_dir() -> Path:
     raise FileNotFoundError(f"no retarget maps beside {here}")
 
 
-#: Bone maps the add-on ships (copied from retarget_maps/ by mocap_bridge.blender.build_addon_zip).
-BONE_MAP_FILES: tuple[str, ...] = (
-    "unity.toml", "vrm0.toml", "vrm1.toml", "mixamo.toml", "rigify.toml", "unreal_mannequin.toml",
-    "metahuman.toml",
-)  # fmt: skip
-
-
 def load_bone_maps(folder: Path | None = None) -> list[RigKind]:
     folder = maps_dir() if folder is None else folder
     kinds = []
     for fname in BONE_MAP_FILES:
         doc = tomllib.loads((folder / fname).read_text(encoding="utf-8"))
-        bones = {k: v for k, v in doc.get("bones", {}).items() if k in _CANON.values()}
+        bones = {k: v for k, v in doc.get("bones", {}).items() if k in PARENT}
         kinds.append(RigKind(str(doc.get("target", fname.removesuffix(".toml"))), bones))
     return kinds
 
@@ -384,7 +309,9 @@ class Retarget:
     shape_keys: dict[str, list[Any]]  # received name (lowercase) → key blocks
     offsets: dict[str, Quaternion] = field(default_factory=dict)
 
-    def deltas(self, bones: Mapping[str, tuple[float, ...]], root: tuple[float, ...] | None) -> dict[str, Quaternion]:
+    def deltas(
+        self, bones: Mapping[str, tuple[float, ...]], root: tuple[float, ...] | None
+    ) -> dict[str, Quaternion]:
         """World rotation away from T-pose per humanoid bone, Blender axes."""
         d: dict[str, Quaternion] = {}
         rq = Quaternion() if root is None else unity_to_blender_quaternion(*root[3:7])
@@ -395,7 +322,9 @@ class Retarget:
             d[name] = base @ unity_to_blender_quaternion(v[3], v[4], v[5], v[6]) if v else base.copy()
         return d
 
-    def basis(self, bones: Mapping[str, tuple[float, ...]], root: tuple[float, ...] | None) -> list[Quaternion]:
+    def basis(
+        self, bones: Mapping[str, tuple[float, ...]], root: tuple[float, ...] | None
+    ) -> list[Quaternion]:
         """Pose-bone ``rotation_quaternion`` per slot for one frame."""
         d = self.deltas(bones, root)
         out = []

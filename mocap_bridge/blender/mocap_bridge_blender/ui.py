@@ -55,7 +55,9 @@ def _settings(context: Any) -> Any:
 
 
 def _take_settings(s: Any) -> TakeSettings:
-    masks = {m for m, on in (("body", s.record_body), ("hands", s.record_hands), ("face", s.record_face)) if on}
+    masks = {
+        m for m, on in (("body", s.record_body), ("hands", s.record_hands), ("face", s.record_face)) if on
+    }
     return TakeSettings(masks=frozenset(masks), resample=s.resample, reduce_tolerance=s.reduce)
 
 
@@ -121,7 +123,9 @@ class MOCAPBRIDGE_OT_record(bpy.types.Operator):
 class MOCAPBRIDGE_OT_calibrate(bpy.types.Operator):
     bl_idname = "mocap_bridge.calibrate"
     bl_label = "Calibrate rest pose"
-    bl_description = "Pose the rig in a T-pose first; stores per-bone offsets for rigs resting in neither T nor A"
+    bl_description = (
+        "Pose the rig in a T-pose first; stores per-bone offsets for rigs resting in neither T nor A"
+    )
 
     def execute(self, context: Any) -> set[str]:
         rx = api.current()
@@ -201,7 +205,9 @@ class MOCAPBRIDGE_PT_panel(bpy.types.Panel):
             st = rx.stats()
             col.operator(MOCAPBRIDGE_OT_stop.bl_idname, icon="PAUSE")
             box = col.box()
-            box.label(text=f"{st['address']}  rig: {st['rig_kind']}  bones {st['bones']}  keys {st['shape_keys']}")
+            box.label(
+                text=f"{st['address']}  rig: {st['rig_kind']}  bones {st['bones']}  keys {st['shape_keys']}"
+            )
             box.label(text=f"frames {st['frames_received']} applied {st['frames_applied']} "
                            f"dropped {st['frames_dropped']}")  # fmt: skip
             box.label(text=f"step {st['last_step_ms']:.2f} ms (mean {st['mean_step_ms']:.2f} ms)")
