@@ -1,14 +1,16 @@
 """Runs inside a subprocess with bpy (Blender as a module): builds rigs in code, receives VMC with
 the add-on's headless API and prints one JSON result line (prefixed ``RESULT ``).
 
-Usage: python blender_driver.py ADDON_DIR SCENARIO JSON_ARGS
+Usage: python blender_driver.py ADDON_DIR JSON_ARGS
 
-Scenarios:
-* ``live``: build a rig (args: rig = unity_t | mixamo_a | rigify, mesh = bool, port), print
-  ``READY <port>``, then call ``step()`` until no frame arrived for ``idle_s``; after each
-  applied frame sample the bones' world matrices and shape keys (for the test to compare).
-* ``take``: same rig; record everything received into a take, print the keys of the Action.
-* ``cost``: apply one received frame ``repeat`` times and report the step cost.
+``JSON_ARGS["receivers"]``: one receiver per entry, each on its own ephemeral port, with
+``rig`` (unity_t: Unity names in T-pose; mixamo_a: Mixamo names in A-pose with rolled bones;
+rigify: a generated Rigify rig; or null), ``mesh`` (arkit: the 52 ARKit shape keys; vrm: VRoid
+``Fcl_*`` keys; or null), ``yaw_deg`` (the armature object turned about Z), ``record`` (a take
+name: record everything received), ``cost_repeat`` (apply the last frame N more times, timed).
+
+Prints ``READY <port> <port>...``, calls every receiver's ``step()`` until no frame arrived for
+``idle_s``; after each applied frame samples the bones' world directions and the shape keys.
 
 Kept out of the pytest process so bpy never loads beside MediaPipe.
 """
@@ -23,6 +25,61 @@ from typing import Any
 
 import bpy
 from mathutils import Matrix, Vector
+
+ARKIT = (
+    "eyeBlinkLeft",
+    "eyeLookDownLeft",
+    "eyeLookInLeft",
+    "eyeLookOutLeft",
+    "eyeLookUpLeft",
+    "eyeSquintLeft",
+    "eyeWideLeft",
+    "eyeBlinkRight",
+    "eyeLookDownRight",
+    "eyeLookInRight",
+    "eyeLookOutRight",
+    "eyeLookUpRight",
+    "eyeSquintRight",
+    "eyeWideRight",
+    "jawForward",
+    "jawLeft",
+    "jawRight",
+    "jawOpen",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthLeft",
+    "mouthRight",
+    "mouthSmileLeft",
+    "mouthSmileRight",
+    "mouthFrownLeft",
+    "mouthFrownRight",
+    "mouthDimpleLeft",
+    "mouthDimpleRight",
+    "mouthStretchLeft",
+    "mouthStretchRight",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthShrugLower",
+    "mouthShrugUpper",
+    "mouthPressLeft",
+    "mouthPressRight",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+    "browDownLeft",
+    "browDownRight",
+    "browInnerUp",
+    "browOuterUpLeft",
+    "browOuterUpRight",
+    "cheekPuff",
+    "cheekSquintLeft",
+    "cheekSquintRight",
+    "noseSneerLeft",
+    "noseSneerRight",
+    "tongueOut",
+)  # fmt: skip  (typed out here so the test rig does not depend on the add-on's own table)
 
 FINGERS = ("Thumb", "Index", "Middle", "Ring", "Little")
 JOINTS = ("Proximal", "Intermediate", "Distal")
@@ -142,87 +199,123 @@ def build_rigify() -> Any:
     return rig
 
 
-def setup(api: Any, args: dict[str, Any]) -> tuple[Any, Any]:
+VRM_KEYS = ["Fcl_MTH_A", "Fcl_MTH_I", "Fcl_MTH_U", "Fcl_MTH_E", "Fcl_MTH_O", "Fcl_EYE_Close", "Fcl_ALL_Joy"]
+
+
+def build_rig(spec: dict[str, Any], index: int) -> Any:
     from mocap_bridge_blender import rigs
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps = int(args.get("fps", 30))
     kinds = {k.name: k for k in rigs.load_bone_maps()}
-    rig = args["rig"]
+    rig = spec["rig"]
     if rig == "unity_t":
-        arm = build_armature("Unity", dict(kinds["unity_humanoid"].bones), humanoid_joints(), rigs.PARENT)
+        arm = build_armature(
+            f"Unity{index}", dict(kinds["unity_humanoid"].bones), humanoid_joints(), rigs.PARENT
+        )
     elif rig == "mixamo_a":
-        arm = build_armature("Mixamo", dict(kinds["mixamo"].bones), a_pose(humanoid_joints()), rigs.PARENT,
-                             roll_deg=30.0)  # fmt: skip
-        arm.rotation_euler = (0.0, 0.0, math.radians(float(args.get("yaw_deg", 0.0))))
+        bones = dict(kinds["mixamo"].bones)
+        arm = build_armature(f"Mixamo{index}", bones, a_pose(humanoid_joints()), rigs.PARENT, roll_deg=30.0)
     elif rig == "rigify":
         arm = build_rigify()
     else:
         raise SystemExit(f"unknown rig {rig}")
-    mesh = build_face(list(rigs.ARKIT_NAMES)) if args.get("mesh") else None
-    bpy.context.view_layer.update()
-    return arm, mesh
+    arm.location.x = 2.0 * index
+    arm.rotation_euler = (0.0, 0.0, math.radians(float(spec.get("yaw_deg", 0.0))))
+    return arm
+
+
+def rigify_available() -> bool:
+    import addon_utils
+
+    return any(m.__name__ == "rigify" for m in addon_utils.modules())
+
+
+def main() -> None:
+    addon_dir, raw = sys.argv[1], sys.argv[2]
+    args = json.loads(raw)
+    sys.path.insert(0, addon_dir)
+    from mocap_bridge_blender import api
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.render.fps = int(args.get("fps", 30))
+    receivers = []
+    for i, spec in enumerate(args["receivers"]):
+        if spec["rig"] == "rigify" and not rigify_available():
+            receivers.append({"spec": spec, "unavailable": "the rigify add-on is not in this bpy"})
+            continue
+        arm = build_rig(spec, i) if spec.get("rig") else None
+        mesh = {"arkit": lambda: build_face(list(ARKIT)), "vrm": lambda: build_face(VRM_KEYS)}.get(
+            spec.get("mesh") or "", lambda: None
+        )()
+        bpy.context.view_layer.update()
+        rx = api.start("127.0.0.1", 0, arm, mesh, hips_motion=bool(spec.get("hips")))
+        if spec.get("record"):
+            rx.record_start(spec["record"])
+        sampled = dict(rx.bone_map)
+        if rx.rig_kind == "rigify":  # measure the deforming bones, which follow the FK controls
+            from mocap_bridge_blender import rigs
+
+            deform = {k.name: k for k in rigs.load_bone_maps()}["rigify"].bones
+            sampled = {h: b for h, b in deform.items() if b in arm.data.bones}
+        receivers.append({"spec": spec, "rx": rx, "arm": arm, "mesh": mesh, "samples": [], "map": sampled})
+    ports = [r["rx"].stats()["address"].rsplit(":", 1)[1] if "rx" in r else "-" for r in receivers]
+    print("READY " + " ".join(ports), flush=True)
+    idle_s = float(args.get("idle_s", 3.0))
+    first_wait_s = float(args.get("first_wait_s", 240.0))
+    live = [r for r in receivers if "rx" in r]
+    last = time.monotonic()
+    got_any = False
+    while live:
+        applied = False
+        for r in live:
+            if r["rx"].step():
+                applied = True
+                st = r["rx"].stats()
+                s = sample(r["arm"], r["map"], r["mesh"])
+                s["t"] = st["last_sender_time"]
+                s["step_ms"] = st["last_step_ms"]
+                if r["arm"] is not None:
+                    pose = r["arm"].pose.bones
+                    driven = r["rx"].bone_map.items()
+                    s["quat"] = {h: list(pose[b].rotation_quaternion) for h, b in driven
+                                 if h in ("LeftUpperArm", "LeftIndexProximal")}  # fmt: skip
+                r["samples"].append(s)
+        now = time.monotonic()
+        if applied:
+            got_any, last = True, now
+        elif now - last > (idle_s if got_any else first_wait_s):
+            break
+        else:
+            time.sleep(0.0005)
+    out = []
+    for r in receivers:
+        if "rx" not in r:
+            out.append({"unavailable": r["unavailable"]})
+            continue
+        rx = r["rx"]
+        res: dict[str, Any] = {"stats": rx.stats(), "bone_map": r["map"], "rig_kind": rx.rig_kind,
+                               "samples": r["samples"]}  # fmt: skip
+        if r["spec"].get("cost_repeat"):
+            res["cost_ms"] = measure_cost(rx, int(r["spec"]["cost_repeat"]))
+        if r["spec"].get("record"):
+            res["action"] = describe_action(rx.record_stop(), r["arm"])
+        rx.stop()
+        out.append(res)
+    print("RESULT " + json.dumps(out), flush=True)
 
 
 def sample(arm: Any, bone_map: dict[str, str], mesh: Any) -> dict[str, Any]:
     """World-space bone directions (head → tail) and shape-key values after the last step()."""
     bpy.context.view_layer.update()
-    mw = arm.matrix_world
     dirs = {}
-    for human, name in bone_map.items():
-        pb = arm.pose.bones[name]
-        head = mw @ pb.head
-        tail = mw @ pb.tail
-        dirs[human] = list((tail - head).normalized())
+    if arm is not None:
+        mw = arm.matrix_world
+        for human, name in bone_map.items():
+            pb = arm.pose.bones[name]
+            dirs[human] = list((mw @ pb.tail - mw @ pb.head).normalized())
     keys = {}
     if mesh is not None:
         keys = {kb.name: kb.value for kb in mesh.data.shape_keys.key_blocks}
     return {"dirs": dirs, "keys": keys}
-
-
-def main() -> None:
-    addon_dir, scenario, raw = sys.argv[1], sys.argv[2], sys.argv[3]
-    args = json.loads(raw)
-    sys.path.insert(0, addon_dir)
-    from mocap_bridge_blender import api
-
-    arm, mesh = setup(api, args)
-    rx = api.start("127.0.0.1", int(args.get("port", 0)), arm, mesh, hips_motion=bool(args.get("hips")))
-    port = rx.stats()["address"].rsplit(":", 1)[1]
-    bone_map = dict(rx.bone_map)
-    print(f"READY {port}", flush=True)
-    idle_s = float(args.get("idle_s", 3.0))
-    first_wait_s = float(args.get("first_wait_s", 120.0))
-    samples: list[dict[str, Any]] = []
-    if scenario == "take":
-        rx.record_start(args.get("take", "slate_001"))
-    last = time.monotonic()
-    got_any = False
-    while True:
-        n = rx.step()
-        now = time.monotonic()
-        if n:
-            got_any, last = True, now
-            if scenario == "live":
-                s = sample(arm, bone_map, mesh)
-                s["t"] = rx.stats()["last_sender_time"]
-                s["step_ms"] = rx.stats()["last_step_ms"]
-                samples.append(s)
-        elif now - last > (idle_s if got_any else first_wait_s):
-            break
-        else:
-            time.sleep(0.0005)
-    result: dict[str, Any] = {"stats": rx.stats(), "bone_map": bone_map, "rig_kind": rx.rig_kind}
-    if scenario == "live":
-        result["samples"] = samples
-    elif scenario == "take":
-        action = rx.record_stop()
-        result["action"] = describe_action(action, arm)
-    elif scenario == "cost":
-        result["cost_ms"] = measure_cost(rx, int(args.get("repeat", 300)))
-    rx.stop()
-    print("RESULT " + json.dumps(result), flush=True)
 
 
 def describe_action(action: Any, arm: Any) -> dict[str, Any]:
