@@ -277,9 +277,12 @@ def _curl_deg(dirs: dict[str, list[float]], side: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def fist(bpy_python: str, addon_dir: Path) -> dict[str, Any]:
+def fist(bpy_python: str, addon_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     clip = media("fist_thumbs_up.mp4")
-    [res] = drive(bpy_python, addon_dir, [{"rig": "mixamo_a", "mesh": "arkit", "record": "fist_001"}], clip)
+    rec = tmp_path_factory.mktemp("fist") / "fist.jsonl"
+    spec = [{"rig": "mixamo_a", "mesh": "arkit", "record": "fist_001"}]
+    [res] = drive(bpy_python, addon_dir, spec, clip, "--record", str(rec))
+    res["recording"] = read_recording(rec)
     return res
 
 
@@ -296,17 +299,23 @@ def test_take_keys_every_received_frame_at_the_sender_times(fist: dict[str, Any]
     act = fist["action"]
     assert act["name"] == "fist_001" and act["nla_tracks"] == ["mocap_bridge"]
     fps, start = act["fps"], act["frame_start"]
-    ts = [s["t"] for s in fist["samples"]]  # every frame was applied live (none dropped here)
-    assert fist["stats"]["frames_dropped"] == 0
-    want = [start + (t - ts[0]) * fps for t in ts]
+    frames = fist["recording"]
+    assert fist["stats"]["frames_received"] == len(frames)  # 127.0.0.1: every frame arrived
+    t0 = frames[0]["t_ms"]
+    want = [start + (f["t_ms"] - t0) / 1000.0 * fps for f in frames]
     curves = act["curves"]
     arm_path = 'pose.bones["mixamorig:LeftArm"].rotation_quaternion'
     for c in range(4):
-        assert curves[f"{arm_path}[{c}]"][0::2] == pytest.approx(want, abs=1e-4)
-    assert curves['key_blocks["jawOpen"].value[0]'][0::2] == pytest.approx(want, abs=1e-4)
-    # keyed values are the pose applied live, quaternions kept continuous (same sign side)
+        assert curves[f"{arm_path}[{c}]"][0::2] == pytest.approx(want, abs=1e-3)  # float32 /VMC/Ext/T
+    assert curves['key_blocks["jawOpen"].value[0]'][0::2] == pytest.approx(want, abs=1e-3)
+    # keyed values are the poses applied live at the same sender time; quaternions continuous
+    times = np.asarray(curves[f"{arm_path}[0]"][0::2])
     q = np.stack([curves[f"{arm_path}[{c}]"][1::2] for c in range(4)], axis=1)
-    live = np.asarray([s["quat"]["LeftUpperArm"] for s in fist["samples"]])
-    dots = np.abs(np.sum(q * live, axis=1))
-    assert np.all(dots > 0.9999)
+    matched = 0
+    for s in fist["samples"]:
+        i = int(np.argmin(np.abs(times - (start + s["t"] * fps))))
+        if abs(times[i] - (start + s["t"] * fps)) < 1e-3:
+            assert abs(float(np.dot(q[i], s["quat"]["LeftUpperArm"]))) > 0.9999
+            matched += 1
+    assert matched >= 0.9 * len(fist["samples"])
     assert np.all(np.sum(q[1:] * q[:-1], axis=1) >= 0.0)
