@@ -304,3 +304,46 @@ def test_addon_zip_holds_the_package_and_the_maps(tmp_path: Path) -> None:
         if n.endswith(".py"):
             src = zipfile.ZipFile(out).read(n).decode()
             assert not re.search(r"^\s*(from|import)\s+mocap_bridge(\.|\s|$)", src, re.MULTILINE), n
+
+
+def test_preset_blender_reaches_the_addon_default_port() -> None:
+    """`mocap-bridge run --preset blender` alone feeds the add-on's receiver on its default port."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import media
+
+    from mocap_bridge.blender.mocap_bridge_blender.receiver import UdpListener
+
+    clip = media("talking_head_a.mpg")
+    api_src = (ROOT / "mocap_bridge/blender/mocap_bridge_blender/api.py").read_text(encoding="utf-8")
+    assert "port: int = 39539" in api_src and 'host: str = "127.0.0.1"' in api_src
+    try:
+        listener = UdpListener("127.0.0.1", 39539)
+    except OSError:
+        pytest.skip("127.0.0.1:39539 is in use on this machine (another VMC receiver)")
+    with listener:
+        cmd = [sys.executable, "-m", "mocap_bridge", "run", "--preset", "blender", "--source", str(clip),
+               "--mode", "video", "--max-frames", "20", "--quiet"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        deadline = time.monotonic() + 5.0
+        while listener.frames_received < 19 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        latest = listener.latest()
+    assert listener.frames_received >= 19  # the 20th completes only at Blend/Apply: all 20 do
+    assert latest is not None and "jawopen" in latest.blends and "a" in latest.blends
+
+
+def test_cli_writes_the_addon_zip_and_refuses_bad_names(tmp_path: Path, capsys) -> None:
+    from mocap_bridge.cli import main
+
+    out = tmp_path / "sub" / "mb.zip"
+    assert main(["blender", "addon", "--out", str(out)]) == 0
+    import zipfile
+
+    assert "mocap_bridge_blender/__init__.py" in zipfile.ZipFile(out).namelist()
+    assert main(["blender", "addon", "--out", str(tmp_path / "mb.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"mocap-bridge: error: {tmp_path / 'mb.txt'}: the add-on file must end in .zip"

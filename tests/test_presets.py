@@ -41,8 +41,9 @@ def test_metahuman() -> None:
 
 def test_blender() -> None:
     t, s = _settings("blender")
-    assert t["ws"]["enabled"] and t["osc"]["enabled"] and t["osc"]["targets"] == ["127.0.0.1:9000"]
-    assert not t["vmc"]["enabled"] and not t["livelink"]["enabled"]
+    # VMC to the Blender add-on's default port (mocap_bridge_blender.api.start), nothing else
+    assert t["vmc"]["enabled"] and t["vmc"]["targets"] == ["127.0.0.1:39539"] and t["vmc"]["perfect_sync"]
+    assert not t["ws"]["enabled"] and not t["osc"]["enabled"] and not t["livelink"]["enabled"]
     assert s.body.enabled and not s.upper_body
 
 
