@@ -21,6 +21,8 @@ import json
 import math
 import sys
 import time
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import bpy
@@ -202,18 +204,37 @@ def build_rigify() -> Any:
 VRM_KEYS = ["Fcl_MTH_A", "Fcl_MTH_I", "Fcl_MTH_U", "Fcl_MTH_E", "Fcl_MTH_O", "Fcl_EYE_Close", "Fcl_ALL_Joy"]
 
 
-def build_rig(spec: dict[str, Any], index: int) -> Any:
-    from mocap_bridge_blender import rigs
+MAPS = Path(__file__).resolve().parents[1] / "retarget_maps"
 
-    kinds = {k.name: k for k in rigs.load_bone_maps()}
+
+def bone_names(map_file: str) -> dict[str, str]:
+    """Humanoid → rig bone names from the repository's retarget map (not the add-on's copy)."""
+    return dict(tomllib.loads((MAPS / map_file).read_text(encoding="utf-8"))["bones"])
+
+
+def humanoid_parents() -> dict[str, str | None]:
+    """Unity humanoid hierarchy, typed out here for the test rigs."""
+    p: dict[str, str | None] = {"Hips": None, "Spine": "Hips", "Chest": "Spine", "UpperChest": "Chest",
+                                "Neck": "UpperChest", "Head": "Neck", "Jaw": "Head"}  # fmt: skip
+    for s in ("Left", "Right"):
+        p |= {f"{s}Eye": "Head", f"{s}Shoulder": "UpperChest", f"{s}UpperArm": f"{s}Shoulder",
+              f"{s}LowerArm": f"{s}UpperArm", f"{s}Hand": f"{s}LowerArm", f"{s}UpperLeg": "Hips",
+              f"{s}LowerLeg": f"{s}UpperLeg", f"{s}Foot": f"{s}LowerLeg", f"{s}Toes": f"{s}Foot"}  # fmt: skip
+        for f in FINGERS:
+            p |= {f"{s}{f}Proximal": f"{s}Hand", f"{s}{f}Intermediate": f"{s}{f}Proximal",
+                  f"{s}{f}Distal": f"{s}{f}Intermediate"}  # fmt: skip
+    return p
+
+
+def build_rig(spec: dict[str, Any], index: int) -> Any:
     rig = spec["rig"]
     if rig == "unity_t":
-        arm = build_armature(
-            f"Unity{index}", dict(kinds["unity_humanoid"].bones), humanoid_joints(), rigs.PARENT
-        )
+        arm = build_armature(f"Unity{index}", bone_names("unity.toml"), humanoid_joints(), humanoid_parents())
     elif rig == "mixamo_a":
-        bones = dict(kinds["mixamo"].bones)
-        arm = build_armature(f"Mixamo{index}", bones, a_pose(humanoid_joints()), rigs.PARENT, roll_deg=30.0)
+        bones = bone_names("mixamo.toml")
+        arm = build_armature(
+            f"Mixamo{index}", bones, a_pose(humanoid_joints()), humanoid_parents(), roll_deg=30.0
+        )
     elif rig == "rigify":
         arm = build_rigify()
     else:
@@ -229,9 +250,55 @@ def rigify_available() -> bool:
     return any(m.__name__ == "rigify" for m in addon_utils.modules())
 
 
+def install_main(args: dict[str, Any]) -> None:
+    """Install the zip as a user would (legacy add-on or 4.2+ extension), then use the panel's
+    operators: start on a Mixamo rig + ARKit face (auto-detected), apply what arrives, record."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    if args["install"] == "legacy":
+        assert bpy.ops.preferences.addon_install(filepath=args["zip"]) == {"FINISHED"}
+        assert bpy.ops.preferences.addon_enable(module="mocap_bridge_blender") == {"FINISHED"}
+        module = "mocap_bridge_blender"
+    else:
+        res = bpy.ops.extensions.package_install_files(
+            filepath=args["zip"], repo="user_default", enable_on_install=True
+        )
+        assert res == {"FINISHED"}, res
+        module = "bl_ext.user_default.mocap_bridge_blender"
+    api = sys.modules[module + ".api"]
+    arm = build_rig({"rig": "mixamo_a"}, 0)
+    mesh = build_face(list(ARKIT))
+    bpy.context.view_layer.objects.active = None  # let the add-on find the rig itself
+    bpy.context.view_layer.update()
+    settings = bpy.context.scene.mocap_bridge
+    settings.port = int(args["port"])
+    settings.slate = "slate"
+    assert bpy.ops.mocap_bridge.start() == {"FINISHED"}
+    rx = api.current()
+    print("READY " + rx.stats()["address"].rsplit(":", 1)[1], flush=True)
+    assert bpy.ops.mocap_bridge.record() == {"FINISHED"} and rx.recording
+    deadline = time.monotonic() + 60.0
+    while rx.stats()["frames_applied"] < int(args["frames"]) and time.monotonic() < deadline:
+        if not rx.step():  # what the timer calls (background Blender runs no timers)
+            time.sleep(0.001)
+    st = rx.stats()
+    assert bpy.ops.mocap_bridge.record() == {"FINISHED"}
+    action = bpy.data.actions.get("slate_001")
+    jaw = mesh.data.shape_keys.key_blocks["jawOpen"].value
+    arm_q = list(arm.pose.bones["mixamorig:LeftArm"].rotation_quaternion)
+    take = settings.take
+    assert bpy.ops.mocap_bridge.stop() == {"FINISHED"}
+    out = {"stats": st, "action": action.name if action else None, "next_take": take, "jaw": jaw,
+           "arm_q": arm_q, "stopped": api.current() is None, "armature": settings.armature.name,
+           "map_rows": len(settings.bone_map), "mesh": mesh.name}  # fmt: skip
+    print("RESULT " + json.dumps(out), flush=True)
+
+
 def main() -> None:
     addon_dir, raw = sys.argv[1], sys.argv[2]
     args = json.loads(raw)
+    if "install" in args:
+        install_main(args)
+        return
     sys.path.insert(0, addon_dir)
     from mocap_bridge_blender import api
 
@@ -252,9 +319,7 @@ def main() -> None:
             rx.record_start(spec["record"])
         sampled = dict(rx.bone_map)
         if rx.rig_kind == "rigify":  # measure the deforming bones, which follow the FK controls
-            from mocap_bridge_blender import rigs
-
-            deform = {k.name: k for k in rigs.load_bone_maps()}["rigify"].bones
+            deform = bone_names("rigify.toml")
             sampled = {h: b for h, b in deform.items() if b in arm.data.bones}
         receivers.append({"spec": spec, "rx": rx, "arm": arm, "mesh": mesh, "samples": [], "map": sampled})
     ports = [r["rx"].stats()["address"].rsplit(":", 1)[1] if "rx" in r else "-" for r in receivers]

@@ -319,3 +319,71 @@ def test_take_keys_every_received_frame_at_the_sender_times(fist: dict[str, Any]
             matched += 1
     assert matched >= 0.9 * len(fist["samples"])
     assert np.all(np.sum(q[1:] * q[:-1], axis=1) >= 0.0)
+
+
+# -- install from the zip and use the panel's operators -----------------------------------------
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("how", ["legacy", "extension"])
+def test_zip_installs_and_the_panel_operators_drive_a_rig_and_record(
+    bpy_python: str, tmp_path: Path, how: str
+) -> None:
+    """Install from Disk as a legacy add-on and as a 4.2+ extension (user folders in tmp_path),
+    then Start, Record, Record (stop), Stop through the operators while VMC arrives."""
+    import socket
+    import threading
+
+    from rigframes import rig_frame
+
+    from mocap_bridge.frames import ARKit
+    from mocap_bridge.protocols.vmc import VmcEncoder
+
+    zip_path = build_addon_zip(tmp_path / "mb.zip")
+    port = _free_udp_port()
+    args = json.dumps({"install": how, "zip": str(zip_path), "port": port, "frames": 10})
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender_user")}
+    proc = subprocess.Popen([bpy_python, str(DRIVER), "-", args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    stop = threading.Event()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("READY"):
+                break
+        enc = VmcEncoder(expressions=None, perfect_sync=True)
+
+        def send() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                i = 0
+                while not stop.is_set():
+                    f = rig_frame(index=i, t_ms=1000 + 33 * i, seed=i)
+                    f.blendshapes[ARKit.jawOpen] = 0.75
+                    for d in enc.encode(f):
+                        sock.sendto(d, ("127.0.0.1", port))
+                    i += 1
+                    stop.wait(0.01)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        out, err = proc.communicate(timeout=DRIVER_TIMEOUT_S)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, err[-3000:]
+    res = json.loads(lines[-1][len("RESULT ") :])
+    assert res["stats"]["frames_applied"] >= 10 and res["stats"]["bones"] == 54  # Mixamo: no jaw bone
+    assert res["stats"]["rig_kind"] == "mixamo" and res["armature"] == "Mixamo0" and res["map_rows"] == 55
+    assert res["jaw"] == pytest.approx(0.75)
+    assert res["arm_q"] != [1.0, 0.0, 0.0, 0.0]
+    assert res["action"] == "slate_001" and res["next_take"] == 2 and res["stopped"]
