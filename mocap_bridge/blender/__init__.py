@@ -24,8 +24,8 @@ ADDON_DIR = Path(__file__).resolve().parent / ADDON_PACKAGE
 
 #: Bone maps the add-on reads (mirrors ``rigs.BONE_MAP_FILES`` inside the add-on; a test checks).
 BONE_MAP_FILES: tuple[str, ...] = (
-    "unity.toml", "vrm0.toml", "vrm1.toml", "mixamo.toml", "rigify.toml", "unreal_mannequin.toml",
-    "metahuman.toml",
+    "unity.toml", "vrm0.toml", "vrm1.toml", "vroid.toml", "mixamo.toml", "rigify.toml",
+    "unreal_mannequin.toml", "metahuman.toml",
 )  # fmt: skip
 
 _SOURCES = ("__init__.py", "api.py", "humanoid.py", "osc.py", "receiver.py", "rigs.py", "takes.py", "ui.py",

@@ -106,6 +106,6 @@ def canonical_bone(name: str) -> str | None:
 
 #: Bone maps the add-on ships (copied from retarget_maps/ by mocap_bridge.blender.build_addon_zip).
 BONE_MAP_FILES: tuple[str, ...] = (
-    "unity.toml", "vrm0.toml", "vrm1.toml", "mixamo.toml", "rigify.toml", "unreal_mannequin.toml",
-    "metahuman.toml",
+    "unity.toml", "vrm0.toml", "vrm1.toml", "vroid.toml", "mixamo.toml", "rigify.toml",
+    "unreal_mannequin.toml", "metahuman.toml",
 )  # fmt: skip
