@@ -293,6 +293,180 @@ def install_main(args: dict[str, Any]) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
+class FakeListener:
+    """Stands in for the socket thread (``UdpListener``): frames are pushed by the check."""
+
+    def __init__(self) -> None:
+        self.frame: Any = None
+        self.frames_received = 0
+        self.datagrams = 0
+        self.bad_datagrams = 0
+        self.address = ("127.0.0.1", 0)
+        self.buffer: list[Any] | None = None
+
+    def push(self, frame: Any) -> None:
+        self.frame = frame
+        self.frames_received += 1
+        if self.buffer is not None:
+            self.buffer.append(frame)
+
+    def latest(self) -> Any:
+        return self.frame
+
+    def record_start(self) -> None:
+        self.buffer = []
+
+    def record_stop(self) -> list[Any]:
+        out, self.buffer = self.buffer or [], None
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def _frame(
+    seq: int, t: float, bones: dict[str, tuple[float, ...]], blends: dict[str, float] | None = None
+) -> Any:
+    from mocap_bridge_blender.receiver import VmcFrame
+
+    return VmcFrame(seq, t, 0.0, (0.0,) * 6 + (1.0,), bones, blends or {}, 1)
+
+
+def _random_bones(seed: int) -> dict[str, tuple[float, ...]]:
+    import random
+
+    from mathutils import Quaternion
+
+    rng = random.Random(seed)
+    out = {}
+    for h in humanoid_parents():
+        q = Quaternion((1.0, rng.gauss(0, 0.35), rng.gauss(0, 0.35), rng.gauss(0, 0.35))).normalized()
+        out[h] = (0.0, 0.1, 0.0, q.x, q.y, q.z, q.w)
+    return out
+
+
+def _world_rotations(arm: Any, names: dict[str, str]) -> dict[str, Any]:
+    bpy.context.view_layer.update()
+    w = arm.matrix_world.to_3x3().normalized()
+    return {h: (w @ arm.pose.bones[b].matrix.to_3x3()).to_quaternion() for h, b in names.items()}
+
+
+def check_calibrate(api: Any) -> dict[str, Any]:
+    """A rig resting in neither T nor A (every bone turned at random about its head), posed back
+    to the T-pose by hand and calibrated, moves exactly like the T-pose rig (full orientation)."""
+    import random
+
+    from mathutils import Quaternion
+
+    names = bone_names("unity.toml")
+    parents = humanoid_parents()
+    ref = build_armature("Ref", names, humanoid_joints(), parents)
+    odd = build_armature("Odd", names, humanoid_joints(), parents)
+    t_matrices = {b.name: b.matrix_local.copy() for b in odd.data.bones}
+    rng = random.Random(7)
+    bpy.context.view_layer.objects.active = odd
+    bpy.ops.object.mode_set(mode="EDIT")
+    for human in sorted(names, key=lambda h: _depth(parents, h)):  # parents first: turn each subtree
+        eb = odd.data.edit_bones[names[human]]
+        rot = Quaternion((1.0, rng.gauss(0, 0.3), rng.gauss(0, 0.3), rng.gauss(0, 0.3))).normalized()
+        pivot = eb.head.copy()
+        m = Matrix.Translation(pivot) @ rot.to_matrix().to_4x4() @ Matrix.Translation(-pivot)
+        for sub in [eb, *eb.children_recursive]:
+            sub.matrix = m @ sub.matrix
+    bpy.ops.object.mode_set(mode="OBJECT")
+    bpy.context.view_layer.update()
+
+    def errors(rx_odd: Any, rx_ref: Any, seed: int) -> float:
+        bones = _random_bones(seed)
+        for rx in (rx_odd, rx_ref):
+            rx._listener.push(_frame(seed + 1, 0.0, bones))
+            rx.step()
+        a, b = _world_rotations(odd, names), _world_rotations(ref, names)
+        return max(
+            math.degrees(min(d, 2 * math.pi - d))
+            for d in (a[h].rotation_difference(b[h]).angle for h in names)
+        )
+
+    rx_ref = api.Receiver(FakeListener(), bpy.context.scene, ref, None, False)
+    rx_odd = api.Receiver(FakeListener(), bpy.context.scene, odd, None, False)
+    before = errors(rx_odd, rx_ref, 1)
+    # the user poses the rig into the T-pose (bone by bone, parents first), then calibrates
+    for human in sorted(names, key=lambda h: _depth(parents, h)):
+        odd.pose.bones[names[human]].matrix = t_matrices[names[human]]
+        bpy.context.view_layer.update()
+    rx_odd.calibrate_rest_pose()
+    after = max(errors(rx_odd, rx_ref, seed) for seed in (2, 3, 4))
+    return {"max_error_before_deg": before, "max_error_after_deg": after}
+
+
+def _depth(parents: dict[str, str | None], h: str) -> int:
+    d, p = 0, parents[h]
+    while p is not None:
+        d, p = d + 1, parents[p]
+    return d
+
+
+def check_hips(api: Any) -> dict[str, Any]:
+    """Root motion: the sender's hips moving 0.2 m to the avatar's right and 0.1 m forward moves a
+    rig turned 90° the same way relative to itself."""
+    out = {}
+    for yaw in (0.0, 90.0):
+        arm = build_rig({"rig": "unity_t", "yaw_deg": yaw}, int(yaw))
+        bpy.context.view_layer.update()
+        rx = api.Receiver(FakeListener(), bpy.context.scene, arm, None, True)
+        ident = {"Hips": (0.0, 0.95, 0.0, 0.0, 0.0, 0.0, 1.0)}
+        rx._listener.push(_frame(1, 0.0, ident))
+        rx.step()
+        bpy.context.view_layer.update()
+        start = arm.matrix_world @ arm.pose.bones["Hips"].head
+        rx._listener.push(_frame(2, 0.1, {"Hips": (0.2, 0.95, 0.1, 0.0, 0.0, 0.0, 1.0)}))
+        rx.step()
+        bpy.context.view_layer.update()
+        moved = arm.matrix_world @ arm.pose.bones["Hips"].head - start
+        out[str(int(yaw))] = list(moved)
+    return out
+
+
+def check_take_options(api: Any) -> dict[str, Any]:
+    """Masks, key reduction and whole-frame resampling of a take."""
+    from mocap_bridge_blender.takes import TakeSettings
+
+    arm = build_rig({"rig": "unity_t"}, 0)
+    mesh = build_face(list(ARKIT))
+    bpy.context.view_layer.update()
+    rx = api.Receiver(FakeListener(), bpy.context.scene, arm, mesh, False)
+    times = [0.0, 0.01, 0.045, 0.1, 0.15, 0.2, 0.26, 0.3]
+    still = _random_bones(5)
+    out: dict[str, Any] = {}
+    for label, settings in {
+        "face": TakeSettings(masks=frozenset({"face"})),
+        "hands": TakeSettings(masks=frozenset({"hands"})),
+        "reduced": TakeSettings(reduce_tolerance=1e-4),
+        "resampled": TakeSettings(resample=True),
+    }.items():
+        rx.take_settings = settings
+        rx.record_start(label)
+        for i, t in enumerate(times):
+            rx._listener.push(_frame(100 + i, t, still, {"jawopen": 0.5}))
+        action = rx.record_stop()
+        desc = describe_action(action, arm)
+        out[label] = {k: v[0::2] for k, v in desc["curves"].items()}
+    return out
+
+
+def checks_main(args: dict[str, Any]) -> None:
+    from mocap_bridge_blender import api
+
+    out = {}
+    for name in args["checks"]:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        bpy.context.scene.render.fps = 30
+        out[name] = {"calibrate": check_calibrate, "hips": check_hips, "take_options": check_take_options}[
+            name
+        ](api)
+    print("RESULT " + json.dumps(out), flush=True)
+
+
 def main() -> None:
     addon_dir, raw = sys.argv[1], sys.argv[2]
     args = json.loads(raw)
@@ -300,6 +474,9 @@ def main() -> None:
         install_main(args)
         return
     sys.path.insert(0, addon_dir)
+    if "checks" in args:
+        checks_main(args)
+        return
     from mocap_bridge_blender import api
 
     bpy.ops.wm.read_factory_settings(use_empty=True)

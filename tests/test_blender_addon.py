@@ -387,3 +387,44 @@ def test_zip_installs_and_the_panel_operators_drive_a_rig_and_record(
     assert res["jaw"] == pytest.approx(0.75)
     assert res["arm_q"] != [1.0, 0.0, 0.0, 0.0]
     assert res["action"] == "slate_001" and res["next_take"] == 2 and res["stopped"]
+
+
+# -- rest-pose calibration, root motion, take options (synthetic frames, no footage) ------------
+
+
+@pytest.fixture(scope="module")
+def checks(bpy_python: str, addon_dir: Path) -> dict[str, Any]:
+    args = json.dumps({"checks": ["calibrate", "hips", "take_options"]})
+    proc = subprocess.run([bpy_python, str(DRIVER), str(addon_dir), args], capture_output=True, text=True,
+                          timeout=DRIVER_TIMEOUT_S, check=False)  # fmt: skip
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def test_calibrated_odd_rest_pose_moves_exactly_like_a_t_pose_rig(checks: dict[str, Any]) -> None:
+    c = checks["calibrate"]
+    assert c["max_error_before_deg"] > 20.0  # every bone turned at random: auto-correction is not enough
+    assert c["max_error_after_deg"] < 0.05  # full orientation, every bone, three random poses
+
+
+def test_hips_translation_follows_the_sender_relative_to_the_rig(checks: dict[str, Any]) -> None:
+    # Unity +X is the avatar's right, +Z its front; a Blender rig faces −Y with +X its left
+    assert checks["hips"]["0"] == pytest.approx([-0.2, -0.1, 0.0], abs=1e-5)
+    assert checks["hips"]["90"] == pytest.approx([0.1, -0.2, 0.0], abs=1e-4)  # turned 90° about Z
+
+
+def test_take_masks_reduction_and_resampling(checks: dict[str, Any]) -> None:
+    t = checks["take_options"]
+    sender = [0.0, 0.01, 0.045, 0.1, 0.15, 0.2, 0.26, 0.3]
+    want = [1.0 + s * 30.0 for s in sender]  # frame_current 1, 30 fps
+    face = t["face"]
+    assert face['key_blocks["jawOpen"].value[0]'] == pytest.approx(want, abs=1e-4)
+    assert {k.split('"')[1] for k in face if k.startswith("pose.")} == {"LeftEye", "RightEye", "Jaw"}
+    hands = t["hands"]
+    fingers = ("Thumb", "Index", "Middle", "Ring", "Little")
+    assert hands and all(k.startswith("pose.") and any(f in k for f in fingers) for k in hands)
+    assert len([k for k in hands if k.endswith("[0]")]) == 30
+    reduced = t["reduced"]
+    assert all(v == pytest.approx([want[0], want[-1]]) for v in reduced.values())  # constant input: 2 keys
+    assert all(v == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0] for v in t["resampled"].values())

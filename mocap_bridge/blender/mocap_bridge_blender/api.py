@@ -139,10 +139,14 @@ class Receiver:
         arm = self.rt.armature
         if arm is None:
             raise RuntimeError("no armature bound")
+        bpy.context.view_layer.update()  # pose matrices of what the user just posed
         offs = rigs.calibrate(arm, self.bone_map)
         arm[OFFSETS_PROP] = json.dumps({k: list(q) for k, q in offs.items()})
-        for pb in arm.pose.bones:
-            pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+        for name in self.bone_map.values():
+            pb = arm.pose.bones.get(name)
+            if pb is not None:
+                pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+                pb.rotation_euler = (0.0, 0.0, 0.0)
         self.bind(arm, _mesh_of(self.rt), self.bone_map, self.shape_map)
 
     # -- per tick -------------------------------------------------------------------------------
@@ -295,18 +299,32 @@ def start(host: str = "127.0.0.1", port: int = 39539, armature: Any = None, mesh
     return rx
 
 
+def _redraw_sidebars() -> None:
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm is not None else ():
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
 def run_timer(rx: Receiver) -> None:
     """Call ``rx.step()`` from ``bpy.app.timers`` at the scene's frame rate."""
+
+    last_redraw = [0.0]
 
     def tick() -> float | None:
         if rx._timer is None:
             return None
         try:
             rx.step()
+            now = time.perf_counter()
+            if now - last_redraw[0] > 0.25:  # refresh the panel's figures a few times a second
+                last_redraw[0] = now
+                _redraw_sidebars()
         except ReferenceError:  # the armature or mesh was deleted: stop cleanly
             rx.stop()
             return None
-        fps = rx.scene.render.fps / rx.scene.render.fps_base
+        fps = float(rx.scene.render.fps / rx.scene.render.fps_base)
         return 1.0 / max(1.0, fps)
 
     rx._timer = tick

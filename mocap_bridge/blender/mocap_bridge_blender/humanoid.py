@@ -104,6 +104,7 @@ def canonical_bone(name: str) -> str | None:
     """The HumanBodyBones name for a VMC bone name (EVMC4U also falls back to ignoring case)."""
     return _CANON.get(name.lower())
 
+
 #: Bone maps the add-on ships (copied from retarget_maps/ by mocap_bridge.blender.build_addon_zip).
 BONE_MAP_FILES: tuple[str, ...] = (
     "unity.toml", "vrm0.toml", "vrm1.toml", "vroid.toml", "mixamo.toml", "rigify.toml",

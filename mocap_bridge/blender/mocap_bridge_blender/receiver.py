@@ -97,8 +97,8 @@ class VmcLatch:
                     self.bad_messages += 1
                     continue
                 v = args[1]
-                if math.isfinite(v):  # type: ignore[arg-type]
-                    self._pending[args[0].lower()] = v  # type: ignore[assignment]
+                if math.isfinite(v):
+                    self._pending[args[0].lower()] = v
                 self.open = True
             elif address == "/VMC/Ext/Blend/Apply":
                 self.blends.update(self._pending)
@@ -118,13 +118,14 @@ class VmcLatch:
                 t = args[0]
                 if self.open and t != self.t:
                     done.append(self._complete(now))
-                self.t = t  # type: ignore[assignment]
+                self.t = t
             elif address == "/VMC/Ext/OK":
                 if not args or type(args[0]) is not int:
                     self.bad_messages += 1
                     continue
-                self.tracking = args[3] if len(args) >= 4 and type(args[3]) is int else None  # type: ignore[assignment]
-        return [f for f in done if f is not None]
+                status = args[3] if len(args) >= 4 else None
+                self.tracking = status if isinstance(status, int) and not isinstance(status, bool) else None
+        return done
 
     def _complete(self, now: float) -> VmcFrame:
         replaces = self.last_t is not None and self.t == self.last_t and self.seq > 0

@@ -338,18 +338,20 @@ def _rest_rotation(bone: Any) -> Quaternion:
     return bone.matrix_local.to_quaternion()
 
 
-def avatar_frame(armature: Any, bones: Mapping[str, str]) -> Quaternion:
+def avatar_frame(armature: Any, bones: Mapping[str, str], posed: bool = False) -> Quaternion:
     """World rotation from the VMC avatar frame (Blender axes: facing −Y, +X its left, Z up) to
-    the rig's: up from hips to head, left from the right to the left arm (or leg), as rested.
-    Identity when the rig lacks those bones (then the rig is assumed to stand in world axes)."""
+    the rig's: up from hips to head, left from the right to the left arm (or leg), as rested (or
+    as posed, for a calibration). Identity when the rig lacks those bones (then the rig is
+    assumed to stand in world axes)."""
     data = armature.data.bones
+    pose = armature.pose.bones
     mw = armature.matrix_world
 
     def head(*names: str) -> Vector | None:
         for n in names:
             b = bones.get(n)
             if b is not None and b in data:
-                return mw @ data[b].head_local
+                return mw @ (pose[b].head if posed else data[b].head_local)
         return None
 
     hips, top = head("Hips"), head("Head", "Neck", "UpperChest", "Chest")
@@ -418,6 +420,9 @@ def resolve(
         bone_map = {h: b for h, b in bone_map.items() if h in PARENT and b in data}
         w = armature.matrix_world.to_3x3().normalized().to_quaternion()
         f = avatar_frame(armature, bone_map)
+        if offsets and FRAME_KEY in offsets:  # calibrated: the frame of the user's T-pose
+            f = offsets[FRAME_KEY]
+            offsets = {k: v for k, v in offsets.items() if k != FRAME_KEY}
         corr = _t_pose_corrections(armature, bone_map, w, f)
         if offsets:
             corr.update(offsets)
@@ -473,11 +478,16 @@ def hips_offset(rt: Retarget, frame: Any, reference: Vector | None) -> Vector:
     return rt.hips_location @ ((cur - reference) * scale)
 
 
+#: Key of the calibrated avatar frame among the calibration offsets.
+FRAME_KEY = "__avatar_frame__"
+
+
 def calibrate(armature: Any, bone_map: Mapping[str, str]) -> dict[str, Quaternion]:
     """T-pose corrections measured from the current pose (the user posed the rig in a T-pose).
 
-    Per mapped bone, the world rotation from its rest to its current pose; unmapped humanoid bones
-    inherit their parent's (as in :func:`_t_pose_corrections`).
+    Per mapped bone, the world rotation from its rest to its current (evaluated) pose; these replace
+    the computed corrections of :func:`_t_pose_corrections` for those bones. The avatar frame is
+    measured from the same pose (under :data:`FRAME_KEY`).
     """
     w = armature.matrix_world.to_3x3().normalized().to_quaternion()
     out: dict[str, Quaternion] = {}
@@ -489,4 +499,5 @@ def calibrate(armature: Any, bone_map: Mapping[str, str]) -> dict[str, Quaternio
         posed = w @ pb.matrix.to_quaternion()
         rest = w @ pb.bone.matrix_local.to_quaternion()
         out[human] = posed @ rest.conjugated()
+    out[FRAME_KEY] = avatar_frame(armature, bone_map, posed=True)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import bpy
@@ -16,23 +17,25 @@ from bpy.props import (
 )
 
 from . import api, rigs
+
+# bpy has no type stubs: its base classes are Any to mypy, hence the ignores on the classes below.
 from .takes import TakeSettings, take_name
 
 
 def _is_armature(_self: Any, obj: Any) -> bool:
-    return obj.type == "ARMATURE"
+    return bool(obj.type == "ARMATURE")
 
 
 def _has_shape_keys(_self: Any, obj: Any) -> bool:
-    return obj.type == "MESH" and obj.data.shape_keys is not None
+    return bool(obj.type == "MESH" and obj.data.shape_keys is not None)
 
 
-class MOCAPBRIDGE_PG_bone(bpy.types.PropertyGroup):
+class MOCAPBRIDGE_PG_bone(bpy.types.PropertyGroup):  # type: ignore[misc]
     human: StringProperty(name="Humanoid bone")  # type: ignore[valid-type]
     bone: StringProperty(name="Rig bone")  # type: ignore[valid-type]
 
 
-class MOCAPBRIDGE_PG_settings(bpy.types.PropertyGroup):
+class MOCAPBRIDGE_PG_settings(bpy.types.PropertyGroup):  # type: ignore[misc]
     host: StringProperty(name="Address", default="127.0.0.1")  # type: ignore[valid-type]
     port: IntProperty(name="Port", default=39539, min=1, max=65535)  # type: ignore[valid-type]
     armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)  # type: ignore[valid-type]
@@ -61,7 +64,7 @@ def _take_settings(s: Any) -> TakeSettings:
     return TakeSettings(masks=frozenset(masks), resample=s.resample, reduce_tolerance=s.reduce)
 
 
-class MOCAPBRIDGE_OT_start(bpy.types.Operator):
+class MOCAPBRIDGE_OT_start(bpy.types.Operator):  # type: ignore[misc]
     bl_idname = "mocap_bridge.start"
     bl_label = "Start receiving"
     bl_description = "Listen for VMC and drive the armature and face mesh"
@@ -83,7 +86,7 @@ class MOCAPBRIDGE_OT_start(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MOCAPBRIDGE_OT_stop(bpy.types.Operator):
+class MOCAPBRIDGE_OT_stop(bpy.types.Operator):  # type: ignore[misc]
     bl_idname = "mocap_bridge.stop"
     bl_label = "Stop"
 
@@ -94,7 +97,7 @@ class MOCAPBRIDGE_OT_stop(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MOCAPBRIDGE_OT_record(bpy.types.Operator):
+class MOCAPBRIDGE_OT_record(bpy.types.Operator):  # type: ignore[misc]
     bl_idname = "mocap_bridge.record"
     bl_label = "Record"
     bl_description = "Start a take, or stop it and key it into a new Action on the NLA"
@@ -120,7 +123,7 @@ class MOCAPBRIDGE_OT_record(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MOCAPBRIDGE_OT_calibrate(bpy.types.Operator):
+class MOCAPBRIDGE_OT_calibrate(bpy.types.Operator):  # type: ignore[misc]
     bl_idname = "mocap_bridge.calibrate"
     bl_label = "Calibrate rest pose"
     bl_description = (
@@ -136,7 +139,7 @@ class MOCAPBRIDGE_OT_calibrate(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MOCAPBRIDGE_OT_detect(bpy.types.Operator):
+class MOCAPBRIDGE_OT_detect(bpy.types.Operator):  # type: ignore[misc]
     bl_idname = "mocap_bridge.detect_map"
     bl_label = "Detect bone map"
 
@@ -158,7 +161,7 @@ class MOCAPBRIDGE_OT_detect(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MOCAPBRIDGE_OT_apply_map(bpy.types.Operator):
+class MOCAPBRIDGE_OT_apply_map(bpy.types.Operator):  # type: ignore[misc]
     bl_idname = "mocap_bridge.apply_map"
     bl_label = "Use this map"
     bl_description = "Store the edited bone map on the armature and re-resolve the rig"
@@ -175,7 +178,7 @@ class MOCAPBRIDGE_OT_apply_map(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _fill_map(s: Any, bones: dict[str, str]) -> None:
+def _fill_map(s: Any, bones: Mapping[str, str]) -> None:
     s.bone_map.clear()
     for human in rigs.BONE_ORDER:
         item = s.bone_map.add()
@@ -183,7 +186,7 @@ def _fill_map(s: Any, bones: dict[str, str]) -> None:
         item.bone = bones.get(human, "")
 
 
-class MOCAPBRIDGE_PT_panel(bpy.types.Panel):
+class MOCAPBRIDGE_PT_panel(bpy.types.Panel):  # type: ignore[misc]
     bl_label = "mocap_bridge"
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
