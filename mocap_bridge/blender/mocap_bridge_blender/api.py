@@ -113,8 +113,9 @@ class Receiver:
             if bone_map is None:
                 detected = rigs.detect_rig(armature)
                 bone_map, kind = dict(detected.bones), detected.name
-                if kind == "rigify":
-                    _rigify_fk(armature)
+        if armature is not None and rigs.is_rigify_generated(armature):
+            kind = "rigify"  # also for an edited map: the FK setup and ORG-/DEF- lookups apply
+            _rigify_fk(armature)
         if mesh is not None and shape_map is None:
             shape_map = _stored_map(mesh, SHAPE_MAP_PROP) or rigs.match_shape_keys(
                 kb.name for kb in mesh.data.shape_keys.key_blocks
@@ -181,6 +182,11 @@ class Receiver:
                 if blocks is not None:
                     for kb in blocks:
                         kb.value = value
+
+    @property
+    def face_mesh(self) -> Any | None:
+        """The mesh whose shape keys are driven, if any."""
+        return _mesh_of(self.rt)
 
     @property
     def last_frame(self) -> VmcFrame | None:

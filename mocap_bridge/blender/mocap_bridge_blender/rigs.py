@@ -169,6 +169,12 @@ def _mapped_ancestor(bone: Any, by_bone: Mapping[str, str], rigify: bool, pose: 
     return None
 
 
+def is_rigify_generated(armature: Any) -> bool:
+    """A Rigify generated rig: ``ORG-``/``DEF-`` bones driven by FK/IK controls such as ``torso``."""
+    bones = armature.data.bones
+    return "torso" in bones and any(b.name.startswith("ORG-") for b in bones)
+
+
 def _rigify_control(def_name: str, names: set[str]) -> str | None:
     for cand in _RIGIFY_CONTROLS.get(def_name, ()):
         if cand in names:
@@ -184,6 +190,15 @@ def _rigify_control(def_name: str, names: set[str]) -> str | None:
 _MIXAMO_PREFIX = re.compile(r"^mixamorig\d*:", re.IGNORECASE)
 
 
+# VRM 1.0 thumbs are metacarpal/proximal/distal where Unity has proximal/intermediate/distal
+# (https://github.com/vrm-c/vrm-specification/blob/master/specification/VRMC_vrm-1.0/humanoid.md).
+_VRM1_THUMB = {
+    f"{s}_thumb_{a}": f"{s}_thumb_{b}"
+    for s in ("left", "right")
+    for a, b in (("metacarpal", "proximal"), ("proximal", "intermediate"))
+}
+
+
 def _vrm_addon_map(armature: Any) -> dict[str, str]:
     """The VRM add-on's humanoid map (VRM 1 then 0), when that add-on has filled one in."""
     ext = getattr(armature.data, "vrm_addon_extension", None)
@@ -196,7 +211,7 @@ def _vrm_addon_map(armature: Any) -> dict[str, str]:
             item = getattr(hb, prop.identifier, None)
             bone = getattr(getattr(item, "node", None), "bone_name", "")
             if bone:
-                name = canonical_bone(prop.identifier.replace("_", ""))
+                name = canonical_bone(_VRM1_THUMB.get(prop.identifier, prop.identifier).replace("_", ""))
                 if name:
                     out[name] = bone
     except AttributeError:
@@ -239,7 +254,7 @@ def detect_rig(armature: Any, kinds: Iterable[RigKind] | None = None) -> RigKind
     if best is None or best_score < 5:
         raise LookupError(f"{armature.name}: no known humanoid bone names (Unity, VRM, Mixamo, "
                           "Rigify, Unreal, MetaHuman); map the bones in the panel")  # fmt: skip
-    if best.name == "rigify":
+    if best.name == "rigify" and is_rigify_generated(armature):
         name_set = set(names)
         controls = {h: _rigify_control(b, name_set) for h, b in best.bones.items()}
         if sum(c is not None for c in controls.values()) >= 10:

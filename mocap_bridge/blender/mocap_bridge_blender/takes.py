@@ -83,7 +83,12 @@ def reduce_keys(times: Sequence[float], values: Sequence[float], tolerance: floa
 def _write(fcurves: Any, path: str, index: int, group: str | None, times: Sequence[float],
            values: Sequence[float], tolerance: float) -> Any:  # fmt: skip
     keep = reduce_keys(times, values, tolerance)
-    fc = fcurves.new(path, index=index, group_name=group) if group else fcurves.new(path, index=index)
+    if not group:
+        fc = fcurves.new(path, index=index)
+    elif _slotted():
+        fc = fcurves.new(path, index=index, group_name=group)
+    else:  # Blender < 4.4: Action.fcurves.new(data_path, index, action_group)
+        fc = fcurves.new(path, index=index, action_group=group)
     fc.keyframe_points.add(len(keep))
     co: list[float] = []
     for i in keep:

@@ -81,6 +81,8 @@ class MOCAPBRIDGE_OT_start(bpy.types.Operator):  # type: ignore[misc]
         if rx.rt.armature is not None:
             s.armature = rx.rt.armature
             _fill_map(s, rx.bone_map)
+        if s.mesh is None and rx.face_mesh is not None:
+            s.mesh = rx.face_mesh
         rx.take_settings = _take_settings(s)
         api.run_timer(rx)
         return {"FINISHED"}
