@@ -454,6 +454,49 @@ def check_take_options(api: Any) -> dict[str, Any]:
     return out
 
 
+DETECT_CASES = {  # map file → the rig kind detection must report
+    "unity.toml": ("unity_humanoid",),
+    "vrm0.toml": ("vrm0",),
+    "vrm1.toml": ("vrm1",),
+    "vroid.toml": ("vroid",),
+    "mixamo.toml": ("mixamo",),
+    "unreal_mannequin.toml": ("unreal_mannequin", "metahuman"),  # same body names
+    "metahuman.toml": ("metahuman",),
+}
+
+
+def check_detect(api: Any) -> dict[str, Any]:
+    """A T-pose rig named after each shipped map is detected as that kind and, with random VMC
+    rotations, moves bone for bone like the Unity-named reference (world directions)."""
+    parents = humanoid_parents()
+    ref = build_armature("Ref", bone_names("unity.toml"), humanoid_joints(), parents)
+    rx_ref = api.Receiver(FakeListener(), bpy.context.scene, ref, None, False)
+    out = {}
+    for i, map_file in enumerate(DETECT_CASES):
+        names = bone_names(map_file)
+        arm = build_armature(f"R{i}", names, a_pose(humanoid_joints(), 30.0), parents, roll_deg=20.0)
+        bpy.context.view_layer.update()
+        rx = api.Receiver(FakeListener(), bpy.context.scene, arm, None, False)
+        bones = _random_bones(10 + i)
+        for r in (rx, rx_ref):
+            r._listener.push(_frame(i + 1, 0.0, bones))
+            r.step()
+        bpy.context.view_layer.update()
+        worst = 0.0
+        for human, name in names.items():
+            a, b = arm.pose.bones[name], ref.pose.bones[human]
+            da = arm.matrix_world.to_3x3() @ (a.tail - a.head)
+            db = ref.matrix_world.to_3x3() @ (b.tail - b.head)
+            worst = max(worst, math.degrees(da.angle(db)))
+        out[map_file] = {
+            "kind": rx.rig_kind,
+            "bones": len(rx.rt.slots),
+            "mapped": len(names),
+            "worst_deg": worst,
+        }
+    return out
+
+
 def checks_main(args: dict[str, Any]) -> None:
     from mocap_bridge_blender import api
 
@@ -461,9 +504,12 @@ def checks_main(args: dict[str, Any]) -> None:
     for name in args["checks"]:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         bpy.context.scene.render.fps = 30
-        out[name] = {"calibrate": check_calibrate, "hips": check_hips, "take_options": check_take_options}[
-            name
-        ](api)
+        out[name] = {
+            "calibrate": check_calibrate,
+            "hips": check_hips,
+            "take_options": check_take_options,
+            "detect": check_detect,
+        }[name](api)
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -594,4 +640,11 @@ def measure_cost(rx: Any, repeat: int) -> list[float]:
 
 
 if __name__ == "__main__":
+    import os
+
     main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # bpy 4.2 can crash while tearing down after a Rigify generation (SIGSEGV at exit, after
+    # RESULT was printed); the result is complete here, so skip the module teardown.
+    os._exit(0)

@@ -260,7 +260,7 @@ def test_jaw_open_and_vrm_mouth_clip_move_on_a_talking_head(bpy_python: str, add
     print(f"\njawOpen {jaw.min():.2f}..{jaw.max():.2f} over {len(jaw)} frames; "
           f"Fcl_MTH_A {a.min():.2f}..{a.max():.2f}")  # fmt: skip
     assert len(jaw) >= 30
-    assert jaw.max() - jaw.min() >= 0.2
+    assert jaw.max() - jaw.min() >= 0.15  # measured 0.27 on this clip (MediaPipe jawOpen is modest)
     assert np.std(jaw) >= 0.03
     assert a.max() - a.min() >= 0.1
 
@@ -394,7 +394,7 @@ def test_zip_installs_and_the_panel_operators_drive_a_rig_and_record(
 
 @pytest.fixture(scope="module")
 def checks(bpy_python: str, addon_dir: Path) -> dict[str, Any]:
-    args = json.dumps({"checks": ["calibrate", "hips", "take_options"]})
+    args = json.dumps({"checks": ["calibrate", "hips", "take_options", "detect"]})
     proc = subprocess.run([bpy_python, str(DRIVER), str(addon_dir), args], capture_output=True, text=True,
                           timeout=DRIVER_TIMEOUT_S, check=False)  # fmt: skip
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -428,3 +428,17 @@ def test_take_masks_reduction_and_resampling(checks: dict[str, Any]) -> None:
     reduced = t["reduced"]
     assert all(v == pytest.approx([want[0], want[-1]]) for v in reduced.values())  # constant input: 2 keys
     assert all(v == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0] for v in t["resampled"].values())
+
+
+def test_every_shipped_rig_naming_is_detected_and_moves_like_the_reference(checks: dict[str, Any]) -> None:
+    """Unity, VRM 0/1, VRoid, Mixamo, Unreal mannequin and MetaHuman names, A-pose, rolled bones."""
+    want = {
+        "unity.toml": ("unity_humanoid",), "vrm0.toml": ("vrm0",), "vrm1.toml": ("vrm1",),
+        "vroid.toml": ("vroid",), "mixamo.toml": ("mixamo",),
+        "unreal_mannequin.toml": ("unreal_mannequin", "metahuman"), "metahuman.toml": ("metahuman",),
+    }  # fmt: skip
+    for map_file, kinds in want.items():
+        got = checks["detect"][map_file]
+        assert got["kind"] in kinds, (map_file, got)
+        assert got["bones"] == got["mapped"], (map_file, got)
+        assert got["worst_deg"] < 0.1, (map_file, got)

@@ -242,16 +242,17 @@ def detect_rig(armature: Any, kinds: Iterable[RigKind] | None = None) -> RigKind
         by_key.setdefault(_MIXAMO_PREFIX.sub("mixamorig:", n).lower(), n)
         by_key.setdefault(_MIXAMO_PREFIX.sub("", n).lower(), n)
     best: RigKind | None = None
-    best_score = 0
+    best_score = (0, 0)
     for kind in load_bone_maps() if kinds is None else kinds:
         found = {}
         for human, bone in kind.bones.items():
             hit = by_key.get(bone.lower()) or by_key.get(_MIXAMO_PREFIX.sub("", bone).lower())
             if hit:
                 found[human] = hit
-        if len(found) > best_score:
-            best, best_score = RigKind(kind.name, found), len(found)
-    if best is None or best_score < 5:
+        score = (len(found), sum(found[h] == kind.bones[h] for h in found))  # ties: exact spelling
+        if score > best_score:
+            best, best_score = RigKind(kind.name, found), score
+    if best is None or best_score[0] < 5:
         raise LookupError(f"{armature.name}: no known humanoid bone names (Unity, VRM, Mixamo, "
                           "Rigify, Unreal, MetaHuman); map the bones in the panel")  # fmt: skip
     if best.name == "rigify" and is_rigify_generated(armature):
