@@ -1,4 +1,4 @@
-"""Command line: ``mocap-bridge run|models|calibrate|bench``. Parses, calls, prints.
+"""Command line: ``mocap-bridge run|models|calibrate|bench|blender``. Parses, calls, prints.
 
 The only importer of argparse and the only place that configures logging. Every flag that has a
 setting maps onto its ``[table] key`` in :data:`FLAG_KEYS` (the settings model validates it like a
@@ -204,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="shorter runs (about a minute)")
     bench.add_argument("--clients", type=_positive_int, default=50, help="WebSocket clients for fan-out")
     _add_config_args(bench)
+
+    blender = sub.add_parser("blender", help="the Blender receiver add-on (docs/blender.md)")
+    blender.add_argument("action", choices=("addon",), help="addon: write the installable add-on zip")
+    blender.add_argument("--out", type=Path, required=True, help="zip to write (e.g. mb.zip)")
     return parser
 
 
@@ -388,11 +392,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_blender(args: argparse.Namespace) -> int:
+    from .blender import build_addon_zip
+
+    out = build_addon_zip(args.out)
+    _say(f"Blender add-on written to {out} (Edit > Preferences > Add-ons > Install from Disk)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
-    commands = {"run": _cmd_run, "models": _cmd_models, "calibrate": _cmd_calibrate, "bench": _cmd_bench}
+    commands = {"run": _cmd_run, "models": _cmd_models, "calibrate": _cmd_calibrate, "bench": _cmd_bench,
+                "blender": _cmd_blender}  # fmt: skip
     try:
         return commands[args.command](args)
     except MocapBridgeError as exc:
