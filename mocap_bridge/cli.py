@@ -1,4 +1,4 @@
-"""Command line: ``mocap-bridge run|models|calibrate|bench``; the only place that configures logging.
+"""Command line: ``mocap-bridge run|models|calibrate|bench|export``; the only place that configures logging.
 
 Every MocapBridgeError becomes one line on stderr and exit code 2; so do invalid flags.
 """
@@ -99,12 +99,56 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--frames", type=_positive_int, default=60, help="frames to average (default 60)")
     cal.add_argument("--out", type=Path, required=True, help="profile to write (.toml)")
 
+    _add_export_parser(sub)
+
     bench = sub.add_parser("bench", help="benchmarks against naive baselines (see README, Performance)")
     bench.add_argument("--json", action="store_true", help="one JSON object on stdout")
     bench.add_argument("--quick", action="store_true", help="shorter runs (under 2 minutes)")
     bench.add_argument("--clients", type=_positive_int, default=50, help="WebSocket clients for fan-out")
     _add_config_args(bench)
     return parser
+
+
+def _add_export_parser(sub: Any) -> None:
+    from .export import FORMATS
+    from .solve.settings import add_solve_arguments
+
+    exp = sub.add_parser("export", help="solve a recording into BVH, Live Link Face CSV, VRM Animation or CSV")
+    exp.add_argument("recording", help="a .jsonl or .jsonl.gz recording (from run --record)")
+    exp.add_argument("--to", dest="fmt", required=True, help=f"output format: {', '.join(FORMATS)}")
+    exp.add_argument("--out", type=Path, help="file to write (default: beside the recording)")
+    exp.add_argument("--fps", type=_positive_float, help="resample to this rate (default: every frame)")
+    exp.add_argument("--bvh-scale", type=_positive_float, default=100.0,
+                     help="BVH units per metre (default 100: centimetres)")  # fmt: skip
+    exp.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_config_args(exp)
+    add_solve_arguments(exp)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .broadcast import broadcast_settings_from_config, resolve_data_path
+    from .export import export_recording
+    from .protocols.livelink import LiveLinkEncoder
+    from .protocols.vmc import load_expression_map
+    from .solve.rig import RigSolver
+    from .solve.settings import apply_solve_arguments, solve_settings_from_config
+
+    config = _load(args)
+    solve_settings = apply_solve_arguments(solve_settings_from_config(config.tables, config.files[-1]), args)
+    b = broadcast_settings_from_config(config.tables, config.files[-1]).check()
+    livelink = LiveLinkEncoder(
+        device_id=b.livelink_device_id or "mocap_bridge", subject=b.livelink_subject, rate=b.livelink_rate,
+        head_scale=b.livelink_head_scale, head_sign=b.livelink_head_sign, eye_sign=b.livelink_eye_sign,
+    )  # fmt: skip
+    expressions = load_expression_map(resolve_data_path(b.vmc_expression_map, "[vmc] expression_map"))
+    result = export_recording(
+        args.recording, args.fmt, args.out, fps=args.fps, bvh_scale=args.bvh_scale, livelink=livelink,
+        expressions=expressions, progress=None if not args.quiet else False,
+        solver_factory=lambda: _build_solver(RigSolver, solve_settings, quiet=args.quiet),
+    )  # fmt: skip
+    if not args.quiet:
+        _say(f"{PROG}: {result.frames} frames ({result.solved} solved) written to {result.path}")
+    return 0
 
 
 def _add_plugin_args(run: argparse.ArgumentParser) -> None:
@@ -352,7 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
-    commands = {"run": _cmd_run, "models": _cmd_models, "calibrate": _cmd_calibrate, "bench": _cmd_bench}
+    commands = {"run": _cmd_run, "models": _cmd_models, "calibrate": _cmd_calibrate, "bench": _cmd_bench,
+                "export": _cmd_export}
     try:
         return commands[args.command](args)
     except MocapBridgeError as exc:
