@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preview", action="store_true", help="OpenCV window with landmarks (needs a display)")
     run.add_argument("--deadline-ms", type=_positive_float, help="wait at most this long for a late part")
     run.add_argument("--quiet", action="store_true", help="no status line or summary")
+    run.add_argument("--takes", type=Path, metavar="DIR", help="take folders DIR/<slate>_<take>/ (docs/takes.md)")
+    run.add_argument("--slate", default="Slate", help="slate of takes started by --record (default Slate)")
+    run.add_argument("--remote", metavar="HOST:PORT",
+                     help="Live Link Face OSC remote control listener, e.g. 127.0.0.1:8000")  # fmt: skip
     _add_plugin_args(run)
 
     models = sub.add_parser("models", help="list, fetch, verify or locate the MediaPipe model bundles")
@@ -264,22 +268,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )  # fmt: skip
         solver = _build_solver(RigSolver, solve_settings, quiet=args.quiet)
         live = not replay and cap.mode == "realtime"
-        sinks = build_sinks(
-            broadcast, stream_rate_hz=source.fps, wall_clock_offset_ms=_wall_offset(source, live)
-        )
+        wall_ms = _wall_offset(source, live)
+        sinks = build_sinks(broadcast, stream_rate_hz=source.fps, wall_clock_offset_ms=wall_ms)
         recorder = None
+        # Cached bundles were just verified against the registry; only explicit files need hashing.
+        models = {
+            name: sha256_file(path) if name in tracker.model_paths else MODELS[name].sha256
+            for name, path in paths.items()
+        }
+        if replay:
+            models = dict(source.header.get("models", {}))
         if args.record is not None:
-            # Cached bundles were just verified against the registry; only explicit files need hashing.
-            models = {
-                name: sha256_file(path) if name in tracker.model_paths else MODELS[name].sha256
-                for name, path in paths.items()
-            }
-            if replay:
-                models = dict(source.header.get("models", {}))
             recorder = RecordingWriter(
                 args.record, source=source.description, mode=cap.mode, mirror=cap.mirror,
                 fps=source.fps, models=models,
             )  # fmt: skip
+        recorder = _add_takes(args, config, broadcast, solve_settings, source, cap, models, wall_ms,
+                              sinks, recorder)  # fmt: skip
     except BaseException:
         source.close()
         raise
@@ -291,6 +296,63 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = run_session(opts, source, solver.solve, sinks, recorder=recorder)
     return 0 if result.stats.errors == 0 or result.stats.emitted else 1
+
+
+class _Tee:
+    """The pipeline's recorder slot feeding both ``--record`` and the take recorder."""
+
+    def __init__(self, *recorders: Any) -> None:
+        self.recorders = recorders
+
+    def write(self, frame: Any) -> None:
+        for r in self.recorders:
+            r.write(frame)
+
+    def close(self) -> None:
+        for r in self.recorders:
+            r.close()
+
+
+def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_settings: Any, source: Any,
+               cap: Any, models: dict[str, str], wall_ms: float, sinks: list[Any], recorder: Any) -> Any:  # fmt: skip
+    """--takes DIR (take folders) and --remote / [remote] osc_listen (Live Link Face OSC remote
+    control): appends their sinks; returns the pipeline's recorder."""
+    import dataclasses
+    import time
+
+    from .broadcast import parse_endpoint, process_device_id
+    from .clock import monotonic_ms
+    from .protocols.livelink import LiveLinkEncoder
+    from .remote import RemoteControl
+    from .remote_app import RemoteSink
+    from .takes import TakeRecorder
+
+    listen_text = args.remote or str(config.tables.get("remote", {}).get("osc_listen", "") or "")
+    if args.takes is None and not listen_text:
+        return recorder
+    takes = None
+    if args.takes is not None:
+        b = broadcast
+        takes = TakeRecorder(
+            args.takes, subject=b.livelink_subject, source=source.description, mode=cap.mode,
+            mirror=cap.mirror, fps=source.fps, models=models, calibration=solve_settings.face.calibration or None,
+            settings={"config": list(config.files), "solve": dataclasses.asdict(solve_settings)},
+            time_of_day_offset_s=wall_ms / 1000.0 + float(time.localtime().tm_gmtoff),
+            livelink=LiveLinkEncoder(
+                device_id=b.livelink_device_id or process_device_id(), subject=b.livelink_subject,
+                rate=b.livelink_rate, head_scale=b.livelink_head_scale, head_sign=b.livelink_head_sign,
+                eye_sign=b.livelink_eye_sign,
+            ),
+        )  # fmt: skip
+        sinks.append(takes)
+        if args.record is not None:  # --record with --takes: the whole run is also a take
+            takes.start_take(args.slate, 1, monotonic_ms())
+        recorder = takes if recorder is None else _Tee(recorder, takes)
+    if listen_text:
+        ep = parse_endpoint(listen_text, "--remote" if args.remote else "[remote] osc_listen", allow_port_zero=True)
+        control = RemoteControl(listen_host=ep.host, slate=args.slate, subject=broadcast.livelink_subject)
+        sinks.append(RemoteSink(control, ep.host, ep.port, takes=takes, sinks=sinks))
+    return recorder
 
 
 def _build_solver(factory: Any, settings: Any, *, quiet: bool) -> Any:
