@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preview", action="store_true", help="OpenCV window with landmarks (needs a display)")
     run.add_argument("--deadline-ms", type=_positive_float, help="wait at most this long for a late part")
     run.add_argument("--quiet", action="store_true", help="no status line or summary")
-    run.add_argument("--takes", type=Path, metavar="DIR", help="take folders DIR/<slate>_<take>/ (docs/takes.md)")
+    run.add_argument("--takes", type=Path, metavar="DIR",
+                     help="take folders DIR/<slate>_<take>/ (docs/takes.md)")  # fmt: skip
     run.add_argument("--slate", default="Slate", help="slate of takes started by --record (default Slate)")
     run.add_argument("--remote", metavar="HOST:PORT",
                      help="Live Link Face OSC remote control listener, e.g. 127.0.0.1:8000")  # fmt: skip
@@ -117,7 +118,7 @@ def _add_export_parser(sub: Any) -> None:
     from .export import FORMATS
     from .solve.settings import add_solve_arguments
 
-    exp = sub.add_parser("export", help="solve a recording into BVH, Live Link Face CSV, VRM Animation or CSV")
+    exp = sub.add_parser("export", help="solve a recording into BVH, Live Link Face CSV, VRM Animation, CSV")
     exp.add_argument("recording", help="a .jsonl or .jsonl.gz recording (from run --record)")
     exp.add_argument("--to", dest="fmt", required=True, help=f"output format: {', '.join(FORMATS)}")
     exp.add_argument("--out", type=Path, help="file to write (default: beside the recording)")
@@ -313,8 +314,9 @@ class _Tee:
             r.close()
 
 
-def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_settings: Any, source: Any,
-               cap: Any, models: dict[str, str], wall_ms: float, sinks: list[Any], recorder: Any) -> Any:  # fmt: skip
+def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_settings: Any,
+               source: Any, cap: Any, models: dict[str, str], wall_ms: float, sinks: list[Any],
+               recorder: Any) -> Any:  # fmt: skip
     """--takes DIR (take folders) and --remote / [remote] osc_listen (Live Link Face OSC remote
     control): appends their sinks; returns the pipeline's recorder."""
     import dataclasses
@@ -335,7 +337,8 @@ def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_sett
         b = broadcast
         takes = TakeRecorder(
             args.takes, subject=b.livelink_subject, source=source.description, mode=cap.mode,
-            mirror=cap.mirror, fps=source.fps, models=models, calibration=solve_settings.face.calibration or None,
+            mirror=cap.mirror, fps=source.fps, models=models,
+            calibration=solve_settings.face.calibration or None,
             settings={"config": list(config.files), "solve": dataclasses.asdict(solve_settings)},
             time_of_day_offset_s=wall_ms / 1000.0 + float(time.localtime().tm_gmtoff),
             livelink=LiveLinkEncoder(
@@ -349,7 +352,8 @@ def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_sett
             takes.start_take(args.slate, 1, monotonic_ms())
         recorder = takes if recorder is None else _Tee(recorder, takes)
     if listen_text:
-        ep = parse_endpoint(listen_text, "--remote" if args.remote else "[remote] osc_listen", allow_port_zero=True)
+        what = "--remote" if args.remote else "[remote] osc_listen"
+        ep = parse_endpoint(listen_text, what, allow_port_zero=True)
         control = RemoteControl(listen_host=ep.host, slate=args.slate, subject=broadcast.livelink_subject)
         sinks.append(RemoteSink(control, ep.host, ep.port, takes=takes, sinks=sinks))
     return recorder
@@ -458,8 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
-    commands = {"run": _cmd_run, "models": _cmd_models, "calibrate": _cmd_calibrate, "bench": _cmd_bench,
-                "export": _cmd_export}
+    commands = {
+        "run": _cmd_run,
+        "models": _cmd_models,
+        "calibrate": _cmd_calibrate,
+        "bench": _cmd_bench,
+        "export": _cmd_export,
+    }
     try:
         return commands[args.command](args)
     except MocapBridgeError as exc:

@@ -33,7 +33,7 @@ app to carry out and the replies to send; the app reports a started or stopped t
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -265,7 +265,7 @@ def _is(value: object, tag: str) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # "i"
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, tuple[str, Callable[..., RemoteResult]]] = {
     "/OSCSetSendTarget": ("si", RemoteControl._set_send_target),
     "/AddLiveLinkAddress": ("si", RemoteControl._add_livelink),
     "/ClearAllLiveLinkAddresses": ("", RemoteControl._clear_livelink),

@@ -93,8 +93,10 @@ class TakeRecorder:
         self.root = Path(root)
         self.livelink = livelink
         self.subject = subject
-        self._meta = {"source": source, "mode": mode, "mirror": mirror, "fps": fps, "models": dict(models),
-                      "settings": dict(settings)}  # fmt: skip
+        self._meta: dict[str, Any] = {
+            "source": source, "mode": mode, "mirror": mirror, "fps": fps, "models": dict(models),
+            "settings": dict(settings),
+        }  # fmt: skip
         self._calibration = calibration
         self._offset_s = time_of_day_offset_s
         self._writer: RecordingWriter | None = None
@@ -152,7 +154,9 @@ class TakeRecorder:
     def send(self, rig: RigFrame) -> None:
         """The sink hook: one Live Link Face CSV row per solved frame, while a take runs."""
         if self._csv is not None and self._info is not None:
-            self._csv.write(llf_csv_row(self.livelink, rig, (self._offset_s + rig.t_ms / 1000.0) % 86400.0) + "\n")
+            self._csv.write(
+                llf_csv_row(self.livelink, rig, (self._offset_s + rig.t_ms / 1000.0) % 86400.0) + "\n"
+            )
             self._last_t_ms = rig.t_ms
 
     def stop_take(self, now_ms: float) -> TakeInfo:

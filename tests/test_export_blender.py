@@ -44,15 +44,18 @@ def bpy_python() -> str:
     python = Path(explicit) if explicit else ROOT / ".venv-bpy" / "bin" / "python"
     if not python.exists() and not explicit:
         venv = ROOT / ".venv-bpy"
+        requirements = str(BLENDER_DIR / "requirements.txt")
         steps = [[sys.executable, "-m", "venv", str(venv)],
-                 [str(python), "-m", "pip", "install", "-q", "-r", str(BLENDER_DIR / "requirements.txt")]]  # fmt: skip
+                 [str(python), "-m", "pip", "install", "-q", "-r", requirements]]  # fmt: skip
         for step in steps:
             try:
                 proc = subprocess.run(step, capture_output=True, timeout=1800)
             except subprocess.TimeoutExpired:
                 pytest.skip("installing bpy into .venv-bpy timed out")
             if proc.returncode != 0:
-                pytest.skip(f"cannot install bpy into .venv-bpy: {proc.stderr.decode(errors='replace')[-300:]}")
+                pytest.skip(
+                    f"cannot install bpy into .venv-bpy: {proc.stderr.decode(errors='replace')[-300:]}"
+                )
     if not python.exists():
         pytest.skip(f"no Python for bpy at {python}")
     try:
@@ -83,7 +86,9 @@ def test_blender_imports_the_bvh_with_the_solved_limb_directions(take: dict, bpy
     assert len(rows) == len(got["heads"])
     worst, moved = 0.0, 0.0
     for row, heads in zip(rows, got["heads"], strict=True):
-        local = {b: np.array([float(row[f"{b.name}.{c}"]) for c in ("qx", "qy", "qz", "qw")]) for b in HumanBone}
+        local = {
+            b: np.array([float(row[f"{b.name}.{c}"]) for c in ("qx", "qy", "qz", "qw")]) for b in HumanBone
+        }
         world = world_rotations(local)
         for bone, child in LIMBS:
             expected = world[bone].apply(np.array(REST_OFFSETS[child]))

@@ -77,7 +77,14 @@ def take(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with gzip.open(rec, "rt") as f:
         fps = json.loads(f.readline())["fps"]
         recorded = sum(1 for _ in f)
-    return {"rec": rec, "frames": recorded, "fps": fps, "llf": got_llf, "vmc": vmc_frames(got_vmc), "out": outputs}
+    return {
+        "rec": rec,
+        "frames": recorded,
+        "fps": fps,
+        "llf": got_llf,
+        "vmc": vmc_frames(got_vmc),
+        "out": outputs,
+    }
 
 
 def _sent(take: dict) -> list[VmcFrame]:
@@ -100,7 +107,9 @@ def test_bvh_reads_back_with_bvhio_and_equals_what_vmc_sent(take: dict) -> None:
         stack.extend(j.Children)
     assert set(joints) == {b.name for b in HumanBone}
     assert bvh.Root.Name == "Hips" and len(bvh.Root.Channels) == 6
-    assert all(j.Channels == ["Zrotation", "Xrotation", "Yrotation"] for j in joints.values() if j is not bvh.Root)
+    assert all(
+        j.Channels == ["Zrotation", "Xrotation", "Yrotation"] for j in joints.values() if j is not bvh.Root
+    )
     # Offsets in cm: the left forearm is 27 cm along +X from the elbow in the solver's rest pose.
     off = joints["LeftLowerArm"].Offset
     assert (off.x, off.y, off.z) == pytest.approx((27.0, 0.0, 0.0))
@@ -212,7 +221,9 @@ def test_vrma_validates_and_equals_what_vmc_sent(take: dict) -> None:
     assert len(times) == len(sent)
     assert np.allclose(times, [f.t for f in sent], atol=1e-5)  # VMC's /VMC/Ext/T: seconds from frame 0
 
-    node_of = {b: bones[vrm1.bones[b]]["node"] for b in HumanBone if b not in (HumanBone.LeftEye, HumanBone.RightEye)}
+    node_of = {
+        b: bones[vrm1.bones[b]]["node"] for b in HumanBone if b not in (HumanBone.LeftEye, HumanBone.RightEye)
+    }
     compared = 0
     for bone, node in node_of.items():
         rot = read(tracks[(node, "rotation")].output)
@@ -231,7 +242,9 @@ def test_vrma_validates_and_equals_what_vmc_sent(take: dict) -> None:
     assert {"aa", "blink", "happy"} <= set(presets)
     for name, spec in presets.items():
         weights = read(tracks[(spec["node"], "translation")].output)[:, 0]
-        assert np.array_equal(weights, np.array([f.blends[vrm1_to_vrm0[name]] for f in sent], dtype=np.float32))
+        assert np.array_equal(
+            weights, np.array([f.blends[vrm1_to_vrm0[name]] for f in sent], dtype=np.float32)
+        )
     assert (ext["lookAt"]["node"], "rotation") in tracks
 
 

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import orjson
-import pytest
 from exportutil import Receiver
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -50,7 +49,9 @@ def test_documented_commands_and_replies_go_to_the_send_target_only() -> None:
     assert (bat.target, bat.address, bat.args, bat.types) == (("127.0.0.1", 6000), "/Battery", (1.0,), "f")
     (th,) = rc.handle("/ThermalsQuery", (), LOCAL).replies
     assert (th.address, th.args, th.types) == ("/Thermals", (0,), "i")
-    assert rc.handle("/AddLiveLinkAddress", ("127.0.0.1", 11112), LOCAL).actions == (AddLiveLinkTarget("127.0.0.1", 11112),)
+    assert rc.handle("/AddLiveLinkAddress", ("127.0.0.1", 11112), LOCAL).actions == (
+        AddLiveLinkTarget("127.0.0.1", 11112),
+    )
     assert rc.handle("/ClearAllLiveLinkAddresses", (), LOCAL).actions == (ClearLiveLinkTargets(),)
     assert rc.handle("/LiveLinkSubject", ("Face",), LOCAL).actions == (SetSubject("Face"),)
     assert rc.handle("/LiveLinkStreamStop", (), LOCAL).actions == (SetStreaming(False),)
@@ -227,7 +228,7 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
     raw = taken / "Scene_4.jsonl.gz"
     with gzip.open(raw, "rt") as f:
         assert sum(1 for _ in f) - 1 == meta["frames"]
-    again = subprocess.run([sys.executable, "-m", "mocap_bridge", "run", "--source", str(raw), "--mode", "video",
-                            "--quiet", "--no-vmc", "--no-livelink", "--no-ws"], cwd=ROOT,
-                           capture_output=True, timeout=120)  # fmt: skip
+    replay = [sys.executable, "-m", "mocap_bridge", "run", "--source", str(raw), "--mode", "video",
+              "--quiet", "--no-vmc", "--no-livelink", "--no-ws"]  # fmt: skip
+    again = subprocess.run(replay, cwd=ROOT, capture_output=True, timeout=120)
     assert again.returncode == 0, again.stderr.decode(errors="replace")[-1000:]

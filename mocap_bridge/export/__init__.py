@@ -113,9 +113,7 @@ def _progress(total: int | None, enabled: bool) -> Iterator[Callable[[int], None
         yield lambda n: bar.update(task, completed=n)
 
 
-def solve_recording(
-    reader: RecordingReader, solver: _Solver, *, progress: bool = False
-) -> list[RigFrame]:
+def solve_recording(reader: RecordingReader, solver: _Solver, *, progress: bool = False) -> list[RigFrame]:
     """Every frame of the recording, solved in order (landmarks dropped to save memory)."""
     total = _count_frames(reader.path) if progress else None
     out: list[RigFrame] = []

@@ -48,7 +48,7 @@ def resample(frames: Sequence[RigFrame], fps: float | None) -> list[RigFrame]:
         raise ProtocolError(f"export frame rate must be a positive number, got {fps!r}")
     t0 = frames[0].t_ms
     span_ms = frames[-1].t_ms - t0
-    count = int(math.floor(span_ms * fps / 1000.0 + 1e-9)) + 1
+    count = math.floor(span_ms * fps / 1000.0 + 1e-9) + 1
     out: list[RigFrame] = []
     j = 0
     for k in range(count):

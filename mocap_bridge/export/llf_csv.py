@@ -23,11 +23,20 @@ from ..errors import ProtocolError
 from ..frames import RigFrame
 from ..protocols.livelink import LLF_CURVE_NAMES, LLF_VALUE_COUNT, LiveLinkEncoder
 
-__all__ = ["LLF_CSV_COLUMNS", "LLF_CSV_RATE", "format_timecode", "llf_csv_header", "llf_csv_row", "write_llf_csv"]
+__all__ = [
+    "LLF_CSV_COLUMNS",
+    "LLF_CSV_RATE",
+    "format_timecode",
+    "llf_csv_header",
+    "llf_csv_row",
+    "write_llf_csv",
+]
 
 #: The app's CSV column order for the 61 values (differs from the packet in two pairs).
 LLF_CSV_COLUMNS: tuple[str, ...] = tuple(
-    {"JawLeft": "JawRight", "JawRight": "JawLeft", "MouthLeft": "MouthRight", "MouthRight": "MouthLeft"}.get(n, n)
+    {"JawLeft": "JawRight", "JawRight": "JawLeft", "MouthLeft": "MouthRight", "MouthRight": "MouthLeft"}.get(
+        n, n
+    )
     for n in LLF_CURVE_NAMES
 )
 _PACKET_INDEX = tuple(LLF_CURVE_NAMES.index(n) for n in LLF_CSV_COLUMNS)
@@ -61,7 +70,9 @@ def llf_csv_row(encoder: LiveLinkEncoder, frame: RigFrame, t_of_day_s: float) ->
     return f"{format_timecode(t_of_day_s)},{LLF_VALUE_COUNT},{cells}"
 
 
-def write_llf_csv(frames: Sequence[RigFrame], encoder: LiveLinkEncoder, times_of_day_s: Sequence[float]) -> str:
+def write_llf_csv(
+    frames: Sequence[RigFrame], encoder: LiveLinkEncoder, times_of_day_s: Sequence[float]
+) -> str:
     """The whole CSV; ``times_of_day_s`` gives each frame's capture time of day in seconds."""
     if not frames:
         raise ProtocolError("nothing to export: the recording has no frames")

@@ -148,8 +148,8 @@ def write_vrma(
     def channel(node: int, path: str, values: F32, kind: str) -> None:
         out = blob.add(values, kind)
         anim.samplers.append(gl.AnimationSampler(input=time_acc, output=out, interpolation="LINEAR"))
-        anim.channels.append(gl.AnimationChannel(sampler=len(anim.samplers) - 1,
-                                                 target=gl.AnimationChannelTarget(node=node, path=path)))  # fmt: skip
+        target = gl.AnimationChannelTarget(node=node, path=path)
+        anim.channels.append(gl.AnimationChannel(sampler=len(anim.samplers) - 1, target=target))
 
     rots = np.stack([f.bone_rotations for f in frames]).astype(np.float64)
     for bone, node in node_of.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -80,9 +80,11 @@ class RemoteServer:
     async def start(self) -> None:
         dispatcher = Dispatcher()
         dispatcher.set_default_handler(self._on_message, needs_reply_address=True)
-        server = AsyncIOOSCUDPServer((self.host, self._port), dispatcher, asyncio.get_running_loop())
+        loop = cast(asyncio.BaseEventLoop, asyncio.get_running_loop())
+        server = AsyncIOOSCUDPServer((self.host, self._port), dispatcher, loop)
         try:
-            self._transport, _ = await server.create_serve_endpoint()
+            transport, _ = await server.create_serve_endpoint()
+            self._transport = cast(asyncio.DatagramTransport, transport)
         except OSError as exc:
             raise ConfigError(f"[remote] osc_listen {self.host}:{self._port}: {exc.strerror or exc}") from exc
         self._send(self.control.activated())

@@ -10,8 +10,14 @@ import bpy
 path, names = sys.argv[1], sys.argv[2].split(",")
 bpy.ops.wm.read_factory_settings(use_empty=True)
 bpy.ops.import_anim.bvh(
-    filepath=path, axis_forward="Y", axis_up="Z", global_scale=1.0, use_fps_scale=False,
-    update_scene_fps=True, update_scene_duration=True, rotate_mode="NATIVE",
+    filepath=path,
+    axis_forward="Y",
+    axis_up="Z",
+    global_scale=1.0,
+    use_fps_scale=False,
+    update_scene_fps=True,
+    update_scene_duration=True,
+    rotate_mode="NATIVE",
 )
 scene = bpy.context.scene
 arm = next(o for o in scene.objects if o.type == "ARMATURE")
@@ -24,13 +30,23 @@ if not curves:
             for bag in strip.channelbags:
                 curves.extend(bag.fcurves)
 keys = sorted({len(c.keyframe_points) for c in curves})
-first, last = (int(round(v)) for v in action.frame_range)
+first, last = (round(v) for v in action.frame_range)
 scene.frame_start, scene.frame_end = first, last  # the importer only ever extends the scene
 heads = []
 for f in range(scene.frame_start, scene.frame_end + 1):
     scene.frame_set(f)
     heads.append({n: list(arm.matrix_world @ arm.pose.bones[n].head) for n in names})
-print("RESULT " + json.dumps({
-    "frame_start": scene.frame_start, "frame_end": scene.frame_end, "fps": scene.render.fps,
-    "fps_base": scene.render.fps_base, "keys_per_curve": keys, "bones": [b.name for b in arm.data.bones], "heads": heads,
-}))
+print(
+    "RESULT "
+    + json.dumps(
+        {
+            "frame_start": scene.frame_start,
+            "frame_end": scene.frame_end,
+            "fps": scene.render.fps,
+            "fps_base": scene.render.fps_base,
+            "keys_per_curve": keys,
+            "bones": [b.name for b in arm.data.bones],
+            "heads": heads,
+        }
+    )
+)
