@@ -20,7 +20,8 @@ received                                effect / reply (to the OSC send target o
 ``/BatteryQuery`` / ``/ThermalsQuery``  ``/Battery 1.0:f`` / ``/Thermals 0:i``
 ======================================  ================================================
 
-``/AppActivated`` goes to the send target when one is known at start. Anything else, or a known
+``/AppActivated`` goes to the send target when one is known at start, ``/AppDeactivated`` when the
+listener closes. Anything else, or a known
 command with the wrong argument types, is counted and ignored. With a loopback listen address
 (the default) only datagrams from 127.0.0.0/8 (or ::1) are obeyed and only loopback send or Live
 Link targets are accepted; a non-loopback listen address lifts that (the user opened it).
@@ -173,6 +174,10 @@ class RemoteControl:
     def activated(self) -> tuple[Reply, ...]:
         """``/AppActivated``, sent when the listener starts (if a send target is known)."""
         return self._reply("/AppActivated")
+
+    def deactivated(self) -> tuple[Reply, ...]:
+        """``/AppDeactivated``, sent when the listener closes (end of the run)."""
+        return self._reply("/AppDeactivated")
 
     def take_started(self, timecode: str) -> tuple[Reply, ...]:
         self.recording = True

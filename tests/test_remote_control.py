@@ -190,9 +190,14 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
         except subprocess.TimeoutExpired:
             proc.kill()
             _, err = proc.communicate()
+        try:
+            goodbye: OscMessage | None = ue.expect("/AppDeactivated", timeout=2.0)
+        except AssertionError:
+            goodbye = None
         ue.sock.close()
         packets = [decode_livelink(p) for p in llf.stop() if len(p) > 100]
     assert proc.returncode in (0, 130), err.decode(errors="replace")[-2000:]
+    assert goodbye is not None  # the app said goodbye to the send target when the run ended
 
     assert len(start_tc) == 1 and isinstance(start_tc[0], str)
     timecode, csv_path, mov = stop

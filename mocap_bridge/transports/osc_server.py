@@ -125,6 +125,7 @@ class RemoteServer:
             app.set_streaming(action.on)
 
     async def aclose(self) -> None:
+        self._send(self.control.deactivated())
         if self._transport is not None:
             self._transport.close()
             self._transport = None
