@@ -124,8 +124,9 @@ def test_default_outputs_sit_beside_the_recording() -> None:
 
 def _recorder(root: Path) -> TakeRecorder:
     enc = LiveLinkEncoder(device_id="test", subject="Face")
-    return TakeRecorder(root, livelink=enc, subject="Face", source="test", mode="video", mirror=False,
-                        fps=30.0, models={}, calibration=None, settings={}, time_of_day_offset_s=3600.0)  # fmt: skip
+    return TakeRecorder(root, livelink=enc, subject="Face", source="test", mode="video",
+                        mirror=False, fps=30.0, models={}, calibration=None, settings={},
+                        time_of_day_offset_s=3600.0)  # fmt: skip
 
 
 def test_takes_never_overwrite_and_name_files_as_the_app(tmp_path: Path) -> None:
