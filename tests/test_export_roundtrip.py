@@ -280,3 +280,33 @@ def test_bad_inputs_are_one_line_and_exit_2(take: dict, tmp_path: Path) -> None:
         lines = [ln for ln in p.stderr.decode().splitlines() if ln.strip()]
         assert p.returncode == 2, (args, p.stderr.decode())
         assert len(lines) == 1 and lines[0].startswith("mocap-bridge: error:"), (args, lines)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_long_files_show_a_progress_bar_on_a_terminal(take: dict, tmp_path: Path) -> None:
+    import pty
+
+    from test_remote_control import _long_recording
+
+    rec = tmp_path / "long.jsonl.gz"
+    frames = _long_recording(take["rec"], rec, repeats=8)
+    assert frames >= 300
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mocap_bridge", "export", str(rec), "--to", "csv"],
+                            cwd=ROOT, env={**ENV, "TERM": "xterm", "COLUMNS": "100"},
+                            stdout=subprocess.DEVNULL, stderr=slave)  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    text = seen.decode(errors="replace")
+    assert "solving" in text and f"/{frames}" in text  # rich's bar with the frame count
+    assert f"{frames} frames ({frames} solved) written" in text

@@ -105,10 +105,11 @@ def _progress(total: int | None, enabled: bool) -> Iterator[Callable[[int], None
     if not enabled or total is None or total < 300:
         yield lambda _n: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    with Progress("[bold]solving", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:  # fmt: skip
+    columns = ("[bold]solving", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:  # stdout stays clean
         task = bar.add_task("solve", total=total)
         yield lambda n: bar.update(task, completed=n)
 
