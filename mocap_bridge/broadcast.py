@@ -424,7 +424,7 @@ class LiveLinkSink(_UdpSink):
 
         def encode(frame: RigFrame) -> Sequence[bytes]:
             t_of_day = (offset_s + frame.t_ms / 1000.0) % 86400.0
-            return (encoder.encode(frame, t_of_day),)
+            return (self.encoder.encode(frame, t_of_day),)  # read each frame: the remote may swap it
 
         super().__init__("livelink", encode, transport)
 

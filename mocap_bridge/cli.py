@@ -332,20 +332,23 @@ def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_sett
     listen_text = args.remote or str(config.tables.get("remote", {}).get("osc_listen", "") or "")
     if args.takes is None and not listen_text:
         return recorder
+    b = broadcast
+
+    def make_encoder(subject: str) -> LiveLinkEncoder:
+        return LiveLinkEncoder(
+            device_id=b.livelink_device_id or process_device_id(), subject=subject, rate=b.livelink_rate,
+            head_scale=b.livelink_head_scale, head_sign=b.livelink_head_sign, eye_sign=b.livelink_eye_sign,
+        )  # fmt: skip
+
     takes = None
     if args.takes is not None:
-        b = broadcast
         takes = TakeRecorder(
             args.takes, subject=b.livelink_subject, source=source.description, mode=cap.mode,
             mirror=cap.mirror, fps=source.fps, models=models,
             calibration=solve_settings.face.calibration or None,
             settings={"config": list(config.files), "solve": dataclasses.asdict(solve_settings)},
             time_of_day_offset_s=wall_ms / 1000.0 + float(time.localtime().tm_gmtoff),
-            livelink=LiveLinkEncoder(
-                device_id=b.livelink_device_id or process_device_id(), subject=b.livelink_subject,
-                rate=b.livelink_rate, head_scale=b.livelink_head_scale, head_sign=b.livelink_head_sign,
-                eye_sign=b.livelink_eye_sign,
-            ),
+            livelink=make_encoder(b.livelink_subject),
         )  # fmt: skip
         sinks.append(takes)
         if args.record is not None:  # --record with --takes: the whole run is also a take
@@ -355,7 +358,8 @@ def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_sett
         what = "--remote" if args.remote else "[remote] osc_listen"
         ep = parse_endpoint(listen_text, what, allow_port_zero=True)
         control = RemoteControl(listen_host=ep.host, slate=args.slate, subject=broadcast.livelink_subject)
-        sinks.append(RemoteSink(control, ep.host, ep.port, takes=takes, sinks=sinks))
+        remote = RemoteSink(control, ep.host, ep.port, takes=takes, sinks=sinks, make_encoder=make_encoder)
+        sinks.append(remote)
     return recorder
 
 

@@ -4,18 +4,19 @@ the take recorder and the Live Link sink.
 
 Live Link targets added remotely go through :func:`~mocap_bridge.transports.udp.resolve_udp` and
 the transport's ``open`` like configured ones (after remote.py's IP-literal and loopback checks).
-``/LiveLinkSubject`` names the next take's files and ``take.json``; the streamed subject stays
-the configured one until the Live Link sink can change it at run time (see docs/takes.md).
+``/LiveLinkSubject`` swaps the Live Link sink's encoder for one with the new subject (same device
+id, rate, scale and signs; ``make_encoder``) and names the next takes' files and ``take.json``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .clock import monotonic_ms
 from .errors import RecordingError
 from .frames import RigFrame
+from .protocols.livelink import LiveLinkEncoder
 from .remote import RemoteControl
 from .sink import FrameSink
 from .takes import TakeRecorder
@@ -33,14 +34,17 @@ class RemoteSink:
     name = "remote"
 
     def __init__(self, control: RemoteControl, host: str, port: int, *, takes: TakeRecorder | None,
-                 sinks: Sequence[FrameSink]) -> None:  # fmt: skip
+                 sinks: Sequence[FrameSink],
+                 make_encoder: Callable[[str], LiveLinkEncoder] | None = None) -> None:  # fmt: skip
         self.control = control
         self.takes = takes
+        self._make_encoder = make_encoder
         self._livelink: UdpTransport | None = None
+        self._livelink_sink: FrameSink | None = None
         for s in sinks:
             transport = getattr(s, "transport", None)
             if s.name == "livelink" and isinstance(transport, UdpTransport):
-                self._livelink = transport
+                self._livelink, self._livelink_sink = transport, s
         self._paused: list[UdpTarget] | None = None
         self.server = RemoteServer(control, host, port, self)
 
@@ -62,7 +66,6 @@ class RemoteSink:
     def start_take(self, slate: str, take: int) -> str:
         if self.takes is None:
             raise RecordingError("/RecordStart: no take folder (start with --takes DIR)")
-        self.takes.subject = self.control.subject
         return self.takes.start_take(slate, take, monotonic_ms()).start_timecode
 
     def stop_take(self) -> tuple[str, str]:
@@ -94,7 +97,10 @@ class RemoteSink:
         targets.clear()
 
     def set_subject(self, name: str) -> None:
-        log.info("remote: Live Link subject for the next takes: %s", name)
+        if self._livelink_sink is not None and self._make_encoder is not None:
+            self._livelink_sink.encoder = self._make_encoder(name)  # type: ignore[attr-defined]
+        if self.takes is not None and self.takes.active is None:
+            self.takes.subject = name
 
     def set_streaming(self, on: bool) -> None:
         if self._livelink is None:

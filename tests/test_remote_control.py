@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -146,13 +147,50 @@ class Unreal:
         raise AssertionError(f"no {address} within {timeout} s")
 
 
+def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def _live_link_commands(ue: Unreal, main: Receiver, second: Receiver) -> dict[str, bool]:
+    """Subject, targets and streaming changed over OSC, as the receivers see it."""
+    out = {}
+    ue.send("/LiveLinkSubject", "Face2")
+    n = len(main.datagrams)
+    out["renamed"] = _wait_until(
+        lambda: any(decode_livelink(d).subject == "Face2" for d in main.datagrams[n:])
+    )
+    ue.send("/AddLiveLinkAddress", "127.0.0.1", second.port)
+    out["added"] = _wait_until(lambda: len(second.datagrams) > 3)
+    ue.send("/LiveLinkStreamStop")
+    time.sleep(0.3)  # let datagrams already sent arrive
+    counts = (len(main.datagrams), len(second.datagrams))
+    time.sleep(0.6)
+    out["paused"] = (len(main.datagrams), len(second.datagrams)) == counts
+    ue.send("/LiveLinkStreamStart")
+    out["resumed"] = _wait_until(
+        lambda: len(main.datagrams) > counts[0] and len(second.datagrams) > counts[1]
+    )
+    ue.send("/ClearAllLiveLinkAddresses")
+    time.sleep(0.3)
+    counts = (len(main.datagrams), len(second.datagrams))
+    time.sleep(0.6)
+    out["cleared"] = (len(main.datagrams), len(second.datagrams)) == counts
+    return out
+
+
 def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> None:  # noqa: F811
     rec = tmp_path / "long.jsonl.gz"
     _long_recording(take["rec"], rec, repeats=8)  # ~15 s at the clip's rate, paced in real time
     folder = tmp_path / "takes"
     app_port = _free_udp_port()
-    llf = Receiver()
+    llf, second = Receiver(), Receiver()
     llf.start()
+    second.start()
     cmd = [sys.executable, "-m", "mocap_bridge", "run", "--source", str(rec), "--mode", "realtime", "--quiet",
            "--no-vmc", "--no-ws", "--livelink", f"127.0.0.1:{llf.port}", "--takes", str(folder),
            "--remote", f"127.0.0.1:{app_port}", "--subject", "Face"]  # fmt: skip
@@ -183,6 +221,7 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
         time.sleep(2.0)
         ue.send("/RecordStop")
         stop = ue.expect("/RecordStopConfirm").params
+        streaming = _live_link_commands(ue, llf, second)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -196,8 +235,10 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
             goodbye = None
         ue.sock.close()
         packets = [decode_livelink(p) for p in llf.stop() if len(p) > 100]
+        second.stop()
     assert proc.returncode in (0, 130), err.decode(errors="replace")[-2000:]
     assert goodbye is not None  # the app said goodbye to the send target when the run ended
+    assert streaming == {"renamed": True, "added": True, "paused": True, "resumed": True, "cleared": True}
 
     assert len(start_tc) == 1 and isinstance(start_tc[0], str)
     timecode, csv_path, mov = stop
