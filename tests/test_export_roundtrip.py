@@ -146,7 +146,7 @@ def test_bvh_with_a_bone_map_uses_its_names(take: dict, tmp_path: Path) -> None:
     assert bvh.Root.Offset.y == pytest.approx(0.95)  # metres with --bvh-scale 1
     assert bvh.FrameTime == pytest.approx(1 / 15, abs=1e-6)
     span_s = (take["frames"] - 1) / take["fps"]
-    assert bvh.FrameCount == math.floor(span_s * 15 + 1e-9) + 1
+    assert bvh.FrameCount == math.floor(span_s * 15 + 0.5) + 1
 
 
 def _llf_rows(path: Path) -> tuple[list[str], list[list[str]]]:

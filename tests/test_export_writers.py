@@ -60,11 +60,17 @@ def test_timecode_is_the_importers_fractional_frame_at_60fps(seconds: float, tex
     )
 
 
-def test_resampling_holds_the_latest_solved_frame() -> None:
+def test_resampling_takes_the_nearest_solved_frame() -> None:
     frames = [rig_frame(index=i, t_ms=1000 + 40 * i, seed=i) for i in range(26)]  # 25 fps, 1 s
     out = resample(frames, 10.0)
-    assert [f.index for f in out] == [0, 2, 5, 7, 10, 12, 15, 17, 20, 22, 25]
+    assert [f.index for f in out] == [0, 2, 5, 7, 10, 12, 15, 17, 20, 22, 25]  # ties: the earlier
     assert resample(frames, None) == frames
+    # 30 fps media time rounded to whole ms (0, 33, 67, 100, ...): its own rate gives every frame.
+    steady = [rig_frame(index=i, t_ms=round(i * 1000 / 30), seed=i) for i in range(31)]
+    assert [f.index for f in resample(steady, 30.0)] == list(range(31))
+    # A live recording with uneven spacing and a dropped frame goes onto an even grid.
+    live = [rig_frame(index=i, t_ms=t, seed=i) for i, t in enumerate([0, 31, 70, 135, 166])]
+    assert [f.index for f in resample(live, 30.0)] == [0, 1, 2, 2, 3, 4]
     with pytest.raises(ProtocolError):
         resample(frames, 0.0)
 

@@ -146,14 +146,14 @@ def render(
         raise ExportError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
     if not rigs:
         raise ExportError("nothing to export: the recording has no frames")
-    frames = resample(rigs, fps)
-    times = frame_times_s(frames, fps)
-    if fmt == "bvh":
+    if fmt == "bvh":  # BVH has one frame time: always an even grid (the recording's rate by default)
         rate = fps if fps is not None else source_fps
         if not (math.isfinite(rate) and rate > 0):
             raise ExportError(f"frame rate must be positive, got {rate!r}")
-        return write_bvh(frames, frame_time_s=1.0 / rate, bone_map=bone_map, offsets=offsets,
-                         scale=bvh_scale).encode()  # fmt: skip
+        return write_bvh(resample(rigs, rate), frame_time_s=1.0 / rate, bone_map=bone_map,
+                         offsets=offsets, scale=bvh_scale).encode()  # fmt: skip
+    frames = resample(rigs, fps)
+    times = frame_times_s(frames, fps)
     if fmt == "llf-csv":
         enc = livelink or LiveLinkEncoder(device_id="mocap_bridge", subject="MocapBridge")
         return write_llf_csv(frames, enc, [start_of_day_s + t for t in times]).encode()
@@ -209,5 +209,5 @@ def export_recording(
         target.write_bytes(data)
     except OSError as exc:
         raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    written = len(resample(rigs, fps))
+    written = len(resample(rigs, fps if fps is not None or fmt != "bvh" else reader.fps))
     return ExportResult(path=target, fmt=fmt, frames=written, solved=len(rigs))

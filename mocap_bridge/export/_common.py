@@ -39,8 +39,10 @@ BONE_ORDER: tuple[HumanBone, ...] = _depth_first()
 def resample(frames: Sequence[RigFrame], fps: float | None) -> list[RigFrame]:
     """The frames to write: all of them, or one per ``1/fps`` from the first frame's time.
 
-    Resampling holds the latest frame at or before each sample time (no interpolation), so every
-    written value is a value the solver produced and ``run`` sent.
+    Each sample takes the solved frame nearest its time (ties: the earlier one), with no
+    interpolation, so every written value is one the solver produced and ``run`` sent. On a
+    steady recording resampled at its own rate this is every frame, even with capture stamps
+    rounded to whole milliseconds.
     """
     if fps is None or not frames:
         return list(frames)
@@ -48,12 +50,12 @@ def resample(frames: Sequence[RigFrame], fps: float | None) -> list[RigFrame]:
         raise ProtocolError(f"export frame rate must be a positive number, got {fps!r}")
     t0 = frames[0].t_ms
     span_ms = frames[-1].t_ms - t0
-    count = math.floor(span_ms * fps / 1000.0 + 1e-9) + 1
+    count = math.floor(span_ms * fps / 1000.0 + 0.5) + 1
     out: list[RigFrame] = []
     j = 0
     for k in range(count):
         t = t0 + k * 1000.0 / fps
-        while j + 1 < len(frames) and frames[j + 1].t_ms <= t + 1e-6:
+        while j + 1 < len(frames) and abs(frames[j + 1].t_ms - t) < abs(frames[j].t_ms - t):
             j += 1
         out.append(frames[j])
     return out
