@@ -106,17 +106,36 @@ def world_rotations(local: dict[HumanBone, np.ndarray]) -> dict[HumanBone, Rotat
     return out
 
 
-def validate_gltf(path: Path) -> dict:
-    """The Khronos glTF Validator's report (npm gltf-validator pinned in tests/node)."""
+_NODE_PACKAGES = ("gltf-validator", "three", "@pixiv/three-vrm-animation")
+
+
+def node_tools() -> str:
+    """``node``, with tests/node's pinned packages installed (``npm ci`` once); skip without them."""
     node = shutil.which("node")
     npm = shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("node/npm not found: the Khronos glTF Validator (npm gltf-validator) cannot run")
-    if not (NODE_DIR / "node_modules" / "gltf-validator").is_dir():
+        pytest.skip("node/npm not found: the glTF Validator and three-vrm's loader (npm) cannot run")
+    if not all((NODE_DIR / "node_modules" / p).is_dir() for p in _NODE_PACKAGES):
         proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR)],
                               capture_output=True, timeout=300)  # fmt: skip
         if proc.returncode != 0:
             pytest.skip(f"npm ci in tests/node failed: {proc.stderr.decode(errors='replace')[-300:]}")
+    return node
+
+
+def read_with_three_vrm(path: Path) -> dict:
+    """What three-vrm's VRMAnimationLoaderPlugin (with three.js's GLTFLoader) reads from a .vrma."""
+    node = node_tools()
+    proc = subprocess.run(
+        [node, str(NODE_DIR / "read_vrma.mjs"), str(path)], capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return json.loads(proc.stdout)
+
+
+def validate_gltf(path: Path) -> dict:
+    """The Khronos glTF Validator's report (npm gltf-validator pinned in tests/node)."""
+    node = node_tools()
     script = (
         "const v=require(process.argv[1]);const fs=require('fs');"
         "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[2])))"

@@ -23,6 +23,7 @@ from conftest import media
 from exportutil import (
     Receiver,
     VmcFrame,
+    read_with_three_vrm,
     same_rotation,
     unity_to_internal_quat,
     validate_gltf,
@@ -246,6 +247,30 @@ def test_vrma_validates_and_equals_what_vmc_sent(take: dict) -> None:
             weights, np.array([f.blends[vrm1_to_vrm0[name]] for f in sent], dtype=np.float32)
         )
     assert (ext["lookAt"]["node"], "rotation") in tracks
+
+    # three-vrm's own loader (VRMAnimationLoaderPlugin) reads the same animation.
+    tv = read_with_three_vrm(path)
+    assert tv["restHipsPosition"] == pytest.approx([0.0, 0.95, 0.0])
+    assert tv["duration"] == pytest.approx(sent[-1].t, abs=1e-5)
+    bone_of = {name: bone for bone, name in vrm1.bones.items()}
+    assert set(tv["rotation"]) == {vrm1.bones[b] for b in node_of}
+    loaded = 0
+    for name, track in tv["rotation"].items():
+        values = np.array(track["values"]).reshape(-1, 4)
+        assert len(values) == len(sent)
+        for k, frame in enumerate(sent):
+            pose = frame.bones.get(bone_of[name].name)
+            if pose is not None:
+                assert same_rotation(values[k], unity_to_internal_quat(pose[3:])) < 1e-5, name
+                loaded += 1
+    assert loaded == compared
+    three_hips = np.array(tv["translation"]["hips"]["values"]).reshape(-1, 3)
+    assert np.allclose(three_hips, vmc_hips, atol=1e-6)
+    assert set(tv["expressions"]) == set(presets)
+    for name, track in tv["expressions"].items():
+        want = np.array([f.blends[vrm1_to_vrm0[name]] for f in sent], dtype=np.float32)
+        assert np.array_equal(np.array(track["values"], dtype=np.float32), want), name
+    assert tv["lookAt"] is not None and len(tv["lookAt"]["times"]) == len(sent)
 
 
 def test_analysis_csv_equals_what_was_sent(take: dict) -> None:
