@@ -147,3 +147,8 @@ def validate_gltf(path: Path) -> dict:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     return json.loads(proc.stdout)
+
+
+def importer_frame_rate(timecodes: list[str]) -> int:
+    """LiveLinkFaceImporter's InferFrameRate: 60 when any frame number exceeds 30, else 30."""
+    return 60 if any(float(tc.split(":")[3]) > 30.0 for tc in timecodes) else 30

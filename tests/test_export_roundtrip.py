@@ -23,6 +23,7 @@ from conftest import media
 from exportutil import (
     Receiver,
     VmcFrame,
+    importer_frame_rate,
     read_with_three_vrm,
     same_rotation,
     unity_to_internal_quat,
@@ -186,6 +187,7 @@ def test_llf_csv_follows_the_app_format_and_equals_the_live_link_packets(take: d
         hh, mm, ss, ff = r[0].split(":")
         assert len(hh) == len(mm) == len(ss) == 2 and len(ff) == 6 and ff[2] == "."
         assert 0 <= float(ff) < 60
+    assert importer_frame_rate([r[0] for r in rows]) == 60  # the importer reads our 60 fps timecodes
     t_csv = [_importer_seconds(r[0], 60) for r in rows]
     t_llf = [(decode_livelink(p).frame + decode_livelink(p).subframe) / 60.0 for p in packets]
     d_csv = np.diff(t_csv)
