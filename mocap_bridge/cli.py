@@ -329,7 +329,8 @@ def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_sett
     from .remote_app import RemoteSink
     from .takes import TakeRecorder
 
-    listen_text = args.remote or str(config.tables.get("remote", {}).get("osc_listen", "") or "")
+    remote_table = config.tables.get("remote", {})
+    listen_text = args.remote or str(remote_table.get("osc_listen", "") or "")
     if args.takes is None and not listen_text:
         return recorder
     b = broadcast
@@ -357,7 +358,10 @@ def _add_takes(args: argparse.Namespace, config: Any, broadcast: Any, solve_sett
     if listen_text:
         what = "--remote" if args.remote else "[remote] osc_listen"
         ep = parse_endpoint(listen_text, what, allow_port_zero=True)
-        control = RemoteControl(listen_host=ep.host, slate=args.slate, subject=broadcast.livelink_subject)
+        reply = str(remote_table.get("send_target", "") or "")
+        target = parse_endpoint(reply, "[remote] send_target") if reply else None
+        control = RemoteControl(listen_host=ep.host, slate=args.slate, subject=broadcast.livelink_subject,
+                                send_target=(target.host, target.port) if target else None)  # fmt: skip
         remote = RemoteSink(control, ep.host, ep.port, takes=takes, sinks=sinks, make_encoder=make_encoder)
         sinks.append(remote)
     return recorder

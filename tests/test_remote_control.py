@@ -191,13 +191,16 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
     llf, second = Receiver(), Receiver()
     llf.start()
     second.start()
+    ue = Unreal(app_port)
+    config = tmp_path / "remote.toml"  # the app's OSC settings: listener and reply target
+    config.write_text(f'[remote]\nosc_listen = "127.0.0.1:{app_port}"\nsend_target = "127.0.0.1:{ue.port}"\n')
     cmd = [sys.executable, "-m", "mocap_bridge", "run", "--source", str(rec), "--mode", "realtime", "--quiet",
            "--no-vmc", "--no-ws", "--livelink", f"127.0.0.1:{llf.port}", "--takes", str(folder),
-           "--remote", f"127.0.0.1:{app_port}", "--subject", "Face"]  # fmt: skip
+           "--config", str(config), "--subject", "Face"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    ue = Unreal(app_port)
     try:
+        ue.expect("/AppActivated", timeout=120)  # sent when the listener starts
         for _ in range(300):  # the listener is up once the solver and sinks have started
             ue.send("/OSCSetSendTarget", "127.0.0.1", ue.port)
             try:
