@@ -30,7 +30,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -39,7 +39,7 @@ from .clock import monotonic_ms, wall_ms, wall_offset_ms
 from .errors import CaptureError, ConfigError, MocapBridgeError
 from .frames import Part, RigFrame, TrackedFrame
 from .mailbox import Mailbox
-from .pipeline import Pipeline, RunStats, Solve
+from .pipeline import Pipeline, Recorder, RunStats, Solve
 from .recording import RecordingReader, RecordingWriter, is_recording_path
 from .settings import Settings
 from .sink import FrameSink
@@ -69,6 +69,9 @@ class RunOptions:
     models_dir: Path | None = None
     offline: bool = False
     status_interval_s: float = 1.0
+    #: take folders (``--takes DIR``) and the slate of the take ``--record`` starts with them
+    takes: Path | None = None
+    slate: str = "Slate"
 
 
 @dataclass(slots=True)
@@ -426,7 +429,7 @@ def run_session(
     model_paths: dict[str, Path] | None = None,
     parts: tuple[bool, bool, bool] | None = None,
     out: TextIO = sys.stderr,
-    recorder: RecordingWriter | None = None,
+    recorder: Recorder | None = None,
 ) -> RunResult:
     """Run until the source ends, ``max_frames`` is reached, or SIGINT/SIGTERM; always closes
     the source, the landmarkers, the outputs and the recording."""
@@ -462,6 +465,88 @@ def open_frame_source(settings: Settings, say: Callable[[str], None]) -> FrameSo
     except CaptureError as exc:
         say(f"no camera ({exc}); playing the demo instead")
         return open_source("demo", realtime=realtime, mirror=cap.mirror, max_side=cap.max_side)
+
+
+class _Tee:
+    """The pipeline's recorder slot feeding both ``--record`` and the take recorder."""
+
+    def __init__(self, *recorders: Recorder) -> None:
+        self.recorders = recorders
+
+    def write(self, frame: TrackedFrame) -> None:
+        for r in self.recorders:
+            r.write(frame)
+
+    def close(self) -> None:
+        for r in self.recorders:
+            r.close()
+
+
+def _attach_takes_and_remote(
+    settings: Settings,
+    opts: RunOptions,
+    source: FrameSource | RecordingReader,
+    models: dict[str, str],
+    sinks: list[FrameSink],
+    recorder: Recorder | None,
+) -> Recorder | None:
+    """``--takes DIR`` (take folders) and ``[remote] osc_listen`` (Live Link Face OSC remote
+    control): appends their sinks; returns the pipeline's recorder."""
+    remote = settings.remote
+    if opts.takes is None and not remote.osc_listen:
+        return recorder
+    from .clock import utc_offset_s
+    from .remote import RemoteControl
+    from .remote_app import RemoteSink
+    from .sinks import livelink_encoder
+    from .takes import TakeRecorder
+    from .transports.endpoints import parse_endpoint
+
+    ll = settings.livelink
+    cap = settings.capture
+    live = not isinstance(source, RecordingReader) and cap.mode == "realtime"
+    takes = None
+    if opts.takes is not None:
+        takes = TakeRecorder(
+            opts.takes,
+            subject=ll.subject,
+            source=source.description,
+            mode=cap.mode,
+            mirror=cap.mirror,
+            fps=source.fps,
+            models=models,
+            calibration=settings.face.calibration or None,
+            settings=_plain(settings),
+            time_of_day_offset_s=_wall_offset(source, live) / 1000.0 + utc_offset_s(),
+            livelink=livelink_encoder(ll),
+        )
+        sinks.append(takes)
+        if opts.record is not None:  # --record with --takes: the whole run is also a take
+            takes.start_take(opts.slate, 1, monotonic_ms())
+        recorder = takes if recorder is None else _Tee(recorder, takes)
+    if remote.osc_listen:
+        ep = parse_endpoint(remote.osc_listen, "[remote] osc_listen", allow_port_zero=True)
+        reply = parse_endpoint(remote.send_target, "[remote] send_target") if remote.send_target else None
+        control = RemoteControl(
+            listen_host=ep.host,
+            slate=opts.slate,
+            subject=ll.subject,
+            send_target=(reply.host, reply.port) if reply else None,
+        )
+        sinks.append(
+            RemoteSink(control, ep.host, ep.port, takes=takes, sinks=sinks,
+                       make_encoder=lambda subject: livelink_encoder(ll, subject))
+        )  # fmt: skip
+    return recorder
+
+
+def _plain(value: Any) -> Any:
+    """Settings as plain JSON data (take.json)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
 def _wall_offset(source: FrameSource | RecordingReader, live: bool) -> float:
@@ -505,13 +590,13 @@ def run(
         sinks = build_sinks(
             settings, stream_rate_hz=source.fps, wall_clock_offset_ms=_wall_offset(source, live)
         )
-        recorder = None
+        recorder: Recorder | None = None
+        if isinstance(source, RecordingReader):  # == replay; narrows the union for mypy
+            models = dict(source.header.get("models", {}))
+        else:  # cached bundles were just verified against the registry; hash explicit files only
+            explicit = tracking.model_paths
+            models = {n: sha256_file(p) if n in explicit else MODELS[n].sha256 for n, p in paths.items()}
         if opts.record is not None:
-            if isinstance(source, RecordingReader):  # == replay; narrows the union for mypy
-                models = dict(source.header.get("models", {}))
-            else:  # cached bundles were just verified against the registry; hash explicit files only
-                explicit = tracking.model_paths
-                models = {n: sha256_file(p) if n in explicit else MODELS[n].sha256 for n, p in paths.items()}
             cap = settings.capture
             recorder = RecordingWriter(
                 opts.record,
@@ -521,6 +606,7 @@ def run(
                 fps=source.fps,
                 models=models,
             )
+        recorder = _attach_takes_and_remote(settings, opts, source, models, sinks, recorder)
     except BaseException:
         source.close()
         raise

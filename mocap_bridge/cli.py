@@ -1,4 +1,4 @@
-"""Command line: ``mocap-bridge run|models|calibrate|bench|blender``. Parses, calls, prints.
+"""Command line: ``mocap-bridge run|models|calibrate|export|bench|blender``. Parses, calls, prints.
 
 The only importer of argparse and the only place that configures logging. Every flag that has a
 setting maps onto its ``[table] key`` in :data:`FLAG_KEYS` (the settings model validates it like a
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import os
 import signal
 import sys
@@ -46,6 +47,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "body_mode": ("body", "mode"),
     "swap_lr": ("face", "swap_lr"),
     "bone_map": ("retarget", "bone_map"),
+    "remote": ("remote", "osc_listen"),
 }
 
 
@@ -182,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preview", action="store_true", help="OpenCV window with landmarks (needs a display)")
     run.add_argument("--deadline-ms", type=_number, help="wait at most this long for a late part (1..10000)")
     run.add_argument("--quiet", action="store_true", help="no status line or summary")
+    run.add_argument(
+        "--takes", type=Path, metavar="DIR", help="take folders DIR/<slate>_<take>/ (docs/takes.md)"
+    )
+    run.add_argument("--slate", default="Slate", help="slate of takes started by --record (default Slate)")
+    run.add_argument(
+        "--remote", metavar="HOST:PORT", help="Live Link Face OSC remote control, e.g. 127.0.0.1:8000"
+    )
     _add_output_args(run)
     _add_solve_args(run)
 
@@ -198,6 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(cal)
     cal.add_argument("--frames", type=_positive_int, default=60, help="frames to average (default 60)")
     cal.add_argument("--out", type=Path, required=True, help="profile to write (.toml)")
+
+    exp = sub.add_parser(
+        "export", help="solve a recording into BVH, Live Link Face CSV, VRM Animation or CSV"
+    )
+    exp.add_argument("recording", help="a .jsonl or .jsonl.gz recording (from run --record)")
+    exp.add_argument("--to", dest="fmt", required=True, help="output format: bvh, llf-csv, vrma, csv")
+    exp.add_argument("--out", type=Path, help="file to write (default: beside the recording)")
+    exp.add_argument("--fps", type=_number, help="resample to this rate (default: every frame)")
+    exp.add_argument("--bvh-scale", type=_number, default=100.0, help="BVH units per metre (default 100: cm)")
+    exp.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_config_args(exp)
+    _add_solve_args(exp)
 
     bench = sub.add_parser("bench", help="measure this machine: tracking, overhead, fan-out, memory")
     bench.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -299,11 +320,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         models_dir=args.models,
         offline=args.offline,
+        takes=args.takes,
+        slate=args.slate,
     )
     result = run(settings, opts, say=_say, progress_factory=_progress_factory())
     if result.stopped_by:
         return 128 + result.stopped_by  # 130 for SIGINT, 143 for SIGTERM
     return 0 if result.stats.errors == 0 or result.stats.emitted else 1
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_recording
+    from .protocols.vmc import load_expression_map
+    from .resources import resolve_data_path
+    from .sinks import livelink_encoder
+    from .solve.rig import RigSolver
+
+    settings = _settings(args)
+    if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
+        raise ConfigError(f"--fps: {args.fps:g} is outside (0, 1000]")
+    if not (math.isfinite(args.bvh_scale) and 0 < args.bvh_scale <= 1e4):
+        raise ConfigError(f"--bvh-scale: {args.bvh_scale:g} is outside (0, 10000]")
+    expressions = load_expression_map(resolve_data_path(settings.vmc.expression_map, "[vmc] expression_map"))
+    result = export_recording(
+        args.recording,
+        args.fmt,
+        args.out,
+        fps=args.fps,
+        bvh_scale=args.bvh_scale,
+        livelink=livelink_encoder(settings.livelink),
+        expressions=expressions,
+        progress=None if not args.quiet else False,
+        solver_factory=lambda: RigSolver(settings),
+    )
+    if not args.quiet:
+        _say(f"{PROG}: {result.frames} frames ({result.solved} solved) written to {result.path}")
+    return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -404,8 +456,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
-    commands = {"run": _cmd_run, "models": _cmd_models, "calibrate": _cmd_calibrate, "bench": _cmd_bench,
-                "blender": _cmd_blender}  # fmt: skip
+    commands = {
+        "run": _cmd_run,
+        "models": _cmd_models,
+        "calibrate": _cmd_calibrate,
+        "export": _cmd_export,
+        "bench": _cmd_bench,
+        "blender": _cmd_blender,
+    }
     try:
         return commands[args.command](args)
     except MocapBridgeError as exc:

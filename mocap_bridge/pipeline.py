@@ -10,18 +10,26 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from .frames import Part, PartStatus, RigFrame, TrackedFrame
-from .recording import RecordingWriter
 from .sink import FrameSink
 
-__all__ = ["Pipeline", "RunStats"]
+__all__ = ["Pipeline", "Recorder", "RunStats"]
 
 log = logging.getLogger(__name__)
 
 Solve = Callable[[TrackedFrame], RigFrame]
+
+
+class Recorder(Protocol):
+    """Where merged frames are written (a recording, a take folder, or both)."""
+
+    def write(self, frame: TrackedFrame) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -59,7 +67,7 @@ class Pipeline:
         solve: Solve,
         sinks: Sequence[FrameSink],
         *,
-        recorder: RecordingWriter | None = None,
+        recorder: Recorder | None = None,
         clock: Callable[[], float],
         measure_latency: bool = True,
     ) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "HeadSettings",
     "LiveLinkSettings",
     "OscSettings",
+    "RemoteSettings",
     "RetargetSettings",
     "Settings",
     "SmoothingSettings",
@@ -178,6 +179,16 @@ class WsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteSettings:
+    """``[remote]``: Live Link Face OSC remote control (docs/takes.md); off unless a listen address is set."""
+
+    osc_listen: str = _opt(
+        "", "HOST:PORT to receive the app's OSC commands on, e.g. 127.0.0.1:8000 (--remote)"
+    )
+    send_target: str = _opt("", "HOST:PORT replies go to before a controller sends /OSCSetSendTarget")
+
+
+@dataclass(frozen=True, slots=True)
 class SmoothingSettings:
     """``[smoothing]``: One-Euro parameters per channel (docs/tuning.md).
 
@@ -269,6 +280,7 @@ class Settings:
     vmc: VmcSettings = field(default_factory=VmcSettings)
     osc: OscSettings = field(default_factory=OscSettings)
     ws: WsSettings = field(default_factory=WsSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     smoothing: SmoothingSettings = field(default_factory=SmoothingSettings)
     gating: GatingSettings = field(default_factory=GatingSettings)
     face: FaceSettings = field(default_factory=FaceSettings)
@@ -384,6 +396,12 @@ def _check(s: Settings, origin: Mapping[tuple[str, str], str]) -> None:
         table = getattr(s, name)
         if table.enabled and not table.targets:
             raise ConfigError(f"{origin.get((name, 'targets'), 'settings')}: [{name}] enabled but no targets")
+    for key in ("osc_listen", "send_target"):
+        value = getattr(s.remote, key)
+        if value:
+            parse_endpoint(
+                value, f"{origin.get(('remote', key), 'settings')}: [remote] {key}", allow_port_zero=True
+            )
     ll = s.livelink
     for key, text in (("subject", ll.subject), ("device_id", ll.device_id)):
         raw = text.encode("utf-8")

@@ -29,14 +29,22 @@ from .protocols.osc import OscEncoder
 from .protocols.vmc import VmcEncoder, load_expression_map
 from .protocols.ws_json import WsJsonEncoder, parse_channels
 from .resources import resolve_data_path
-from .settings import Settings
+from .settings import LiveLinkSettings, Settings
 from .sink import FrameSink
 from .solve.maps import resolve_bone_map
 from .solve.retarget import Retargeter
 from .transports.udp import UdpTransport
 from .transports.websocket import WebSocketServer
 
-__all__ = ["LiveLinkSink", "OscSink", "VmcSink", "WebSocketSink", "build_sinks", "process_device_id"]
+__all__ = [
+    "LiveLinkSink",
+    "OscSink",
+    "VmcSink",
+    "WebSocketSink",
+    "build_sinks",
+    "livelink_encoder",
+    "process_device_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +134,7 @@ class LiveLinkSink(_UdpSink):
 
         def encode(frame: RigFrame) -> Sequence[bytes]:
             t_of_day = (offset_s + frame.t_ms / 1000.0) % 86400.0
-            return (encoder.encode(frame, t_of_day),)
+            return (self.encoder.encode(frame, t_of_day),)  # read each frame: the remote may swap it
 
         super().__init__("livelink", encode, transport)
 
@@ -198,6 +206,18 @@ class WebSocketSink:
         await self.server.aclose()
 
 
+def livelink_encoder(ll: LiveLinkSettings, subject: str | None = None) -> LiveLinkEncoder:
+    """The Live Link encoder for these settings (``subject`` overrides the configured one)."""
+    return LiveLinkEncoder(
+        device_id=device_id_from_name(ll.device_id) if ll.device_id else process_device_id(),
+        subject=ll.subject if subject is None else subject,
+        rate=ll.rate,
+        head_scale=ll.head_scale,
+        head_sign=ll.head_sign,
+        eye_sign=ll.eye_sign,
+    )
+
+
 def build_sinks(settings: Settings, *, stream_rate_hz: float, wall_clock_offset_ms: float) -> list[FrameSink]:
     """The enabled sinks, not yet started (maps loaded now: ConfigError).
 
@@ -208,14 +228,7 @@ def build_sinks(settings: Settings, *, stream_rate_hz: float, wall_clock_offset_
     try:
         ll = settings.livelink
         if ll.enabled:
-            enc = LiveLinkEncoder(
-                device_id=device_id_from_name(ll.device_id) if ll.device_id else process_device_id(),
-                subject=ll.subject,
-                rate=ll.rate,
-                head_scale=ll.head_scale,
-                head_sign=ll.head_sign,
-                eye_sign=ll.eye_sign,
-            )
+            enc = livelink_encoder(ll)
             transport = UdpTransport("livelink", [(t.host, t.port) for t in ll.targets])
             sinks.append(
                 LiveLinkSink(

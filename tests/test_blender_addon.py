@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import conftest
 import numpy as np
 import orjson
 import pytest
@@ -44,21 +45,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 
 def _bpy_python() -> str:
-    env = os.environ.get("MOCAP_BRIDGE_BPY_PYTHON")
-    cand = Path(env) if env else ROOT / ".venv-blender" / "bin" / "python"
-    if not cand.is_file():
-        pytest.skip(
-            f"no Python with the bpy wheel at {cand}: bpy 5.0.1 exists for CPython 3.11 only and needs "
-            "numpy < 2; create it with `python3.11 -m venv .venv-blender && .venv-blender/bin/pip install "
-            "bpy==5.0.1` or set MOCAP_BRIDGE_BPY_PYTHON"
-        )
-    try:
-        proc = subprocess.run([str(cand), "-c", "import bpy"], capture_output=True, timeout=180, check=False)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"{cand}: `import bpy` did not finish in 180 s")
-    if proc.returncode != 0:
-        pytest.skip(f"{cand} cannot import bpy: {proc.stderr.decode(errors='replace').strip()[-300:]}")
-    return str(cand)
+    return conftest.bpy_python()
 
 
 @pytest.fixture(scope="module")
