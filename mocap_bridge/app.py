@@ -200,7 +200,8 @@ class _Session:
 
     def _video_frames(self, lm: Landmarkers | None) -> Iterator[tuple[TrackedFrame, Any]]:
         if isinstance(self.source, RecordingReader):
-            for n, frame in enumerate(self.source.replay(realtime=self.opts.capture.mode == "realtime")):
+            realtime = self.opts.capture.mode == "realtime"
+            for n, frame in enumerate(self.source.replay(realtime=realtime, stop=self.stop)):
                 if self._enough(n):
                     return
                 yield frame, None

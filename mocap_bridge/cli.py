@@ -234,7 +234,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 models = dict(source.header.get("models", {}))
             recorder = RecordingWriter(
                 args.record, source=source.description, mode=cap.mode, mirror=cap.mirror,
-                fps=source.fps, models=models,
+                fps=source.fps, models=models, source_path=cap.source if replay else None,
             )  # fmt: skip
     except BaseException:
         source.close()
