@@ -277,7 +277,7 @@ class ImagesSource:
 
     def __init__(
         self, paths: list[Path], description: str, *, realtime: bool, mirror: bool, max_side: int,
-        fps: float = 30.0,
+        fps: float = 30.0, folder: bool = False,
     ) -> None:  # fmt: skip
         self.description = description
         self.fps = fps
@@ -290,7 +290,7 @@ class ImagesSource:
             try:
                 first = self._load(self._paths[0])
             except CaptureError as exc:
-                if len(paths) == 1:
+                if not folder:
                     raise
                 self._skip(self._paths.pop(0), exc)
                 if not self._paths:
@@ -411,7 +411,7 @@ def open_source(
     if is_dir:
         if not images:
             raise CaptureError(f"folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))}): {path}")
-        return ImagesSource(images, f"folder {path} ({len(images)} images)", **common)
+        return ImagesSource(images, f"folder {path} ({len(images)} images)", folder=True, **common)
     if not exists:
         raise CaptureError(f"no such file or folder: {_short(str(path))}")
     if path.suffix.lower() in IMAGE_SUFFIXES:
