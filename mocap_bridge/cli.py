@@ -195,7 +195,7 @@ def _open_source(cap: Any) -> Any:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .app import RunOptions, run_session
     from .broadcast import apply_broadcast_arguments, broadcast_settings_from_config, build_sinks
-    from .recording import RecordingReader, RecordingWriter, is_recording_path
+    from .recording import RecordingReader, RecordingWriter, ensure_not_source, is_recording_path
     from .solve.rig import RigSolver
     from .solve.settings import apply_solve_arguments, solve_settings_from_config
     from .tracking.models import MODELS, sha256_file
@@ -209,6 +209,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     solve_settings = apply_solve_arguments(solve_settings_from_config(config.tables, config.files[-1]), args)
     if args.record is not None and not is_recording_path(str(args.record)):
         raise ConfigError(f"--record must end in .jsonl or .jsonl.gz: {args.record}")
+    if args.record is not None and cap.source and is_recording_path(cap.source):
+        ensure_not_source(args.record, cap.source)  # before anything is opened or built
     source = _open_source(cap)
     try:
         replay = isinstance(source, RecordingReader)

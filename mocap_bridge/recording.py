@@ -67,6 +67,7 @@ __all__ = [
     "ReaderStats",
     "RecordingReader",
     "RecordingWriter",
+    "ensure_not_source",
     "frame_from_json",
     "frame_to_json",
     "is_recording_path",
@@ -405,6 +406,12 @@ class RecordingWriter:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def ensure_not_source(record: str | Path, source: str | Path) -> None:
+    """RecordingError when ``record`` would overwrite ``source`` (same file by any path)."""
+    if _same_file(Path(record), Path(source)):
+        raise RecordingError(f"--record {record} is the recording being replayed; record to another file")
 
 
 def _same_file(a: Path, b: Path) -> bool:
