@@ -146,16 +146,16 @@ def _face(f: Any) -> FaceObservation | None:
     shapes = np.zeros(len(MP_BLENDSHAPE_NAMES), dtype=np.float64)
     for name, score in _table(f.get("blendshapes"), "face.blendshapes").items():
         if name in _BS_INDEX:
-            shapes[_BS_INDEX[name]] = _score(score)
+            shapes[_BS_INDEX[name]] = _score(score, f"face.blendshapes.{name}")
     return checked_face(_numbers(f.get("landmarks"), (478, 3), "face.landmarks"), shapes,
                         _numbers(f.get("matrix"), (4, 4), "face.matrix"))  # fmt: skip
 
 
-def _score(v: Any) -> float:
+def _score(v: Any, where: str) -> float:
     if v is None:
-        return math.nan
+        return math.nan  # a value, refused by the checks like any other bad score
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise _Malformed(f"expected a number, got {v!r:.40}")
+        raise _Malformed(f"{where}: expected a number, got {v!r:.40}")
     return float(v)
 
 
