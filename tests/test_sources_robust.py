@@ -163,3 +163,13 @@ def test_a_5000_character_source_is_one_short_error() -> None:
     assert len(str(info.value)) < 300 and "5000 characters" in str(info.value)
     with pytest.raises(CaptureError, match="no such file"):
         open_source("9" * 40)  # not a camera index: a path that does not exist
+
+
+def test_decoder_chatter_is_held_back_and_other_stderr_passes(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from mocap_bridge.capture.sources import _decoder_stderr_held
+
+    with _decoder_stderr_held():
+        os.write(2, b"libpng error: Read Error\nCorrupt JPEG data: 12 extraneous bytes\nstatus: keep me\n")
+    assert capfd.readouterr().err == "status: keep me\n"
