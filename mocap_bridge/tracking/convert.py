@@ -25,9 +25,8 @@ _BLENDSHAPE_INDEX = {name: i for i, name in enumerate(MP_BLENDSHAPE_NAMES)}
 
 def _xyz(landmarks: Any) -> np.ndarray:
     # float64 first: a float32 cast would turn an absurd 1e308 into inf before it is checked.
-    return np.array([(_value(p.x), _value(p.y), _value(p.z)) for p in landmarks], dtype=np.float64).reshape(
-        -1, 3
-    )
+    # numpy turns a missing (None) coordinate into NaN here, which the checks then refuse.
+    return np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float64).reshape(-1, 3)
 
 
 def _value(v: Any) -> float:
@@ -40,7 +39,7 @@ def pose_from_result(result: Any) -> PoseObservation | None:
         return None
     lms = result.pose_landmarks[0]
     norm = np.array(
-        [(_value(p.x), _value(p.y), _value(p.z), p.visibility or 0.0, p.presence or 0.0) for p in lms],
+        [(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in lms],
         dtype=np.float64,
     )
     world = _xyz(result.pose_world_landmarks[0]) if result.pose_world_landmarks else np.empty((0, 3))
