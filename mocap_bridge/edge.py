@@ -43,6 +43,7 @@ __all__ = [
     "checked_face",
     "checked_hand",
     "checked_pose",
+    "input_notes",
 ]
 
 COORD_LIMIT = 1e6
@@ -188,3 +189,32 @@ class Timeline:
         if not 0 <= raw <= MAX_T_MS:
             return None
         return int(raw)
+
+
+def input_notes(source: object) -> list[str]:
+    """Short phrases for the run summary on what the input met (empty when all was well).
+
+    Duck-typed over the sources: a video's ``ended_early``, a folder's ``skipped`` images, a
+    recording reader's ``stats`` (cut-off file, dropped parts, repaired timestamps, shortened
+    pauses), and the parts the MediaPipe conversion dropped in this process.
+    """
+    from .tracking.convert import REJECTED  # the conversion imports this module
+
+    notes: list[str] = []
+    if ended := getattr(source, "ended_early", None):
+        notes.append(f"the video {ended}")
+    if skipped := getattr(source, "skipped", None):
+        notes.append(f"{len(skipped)} unreadable images skipped")
+    stats = getattr(source, "stats", None)
+    if stats is not None:
+        if stats.ended_early:
+            notes.append(f"the recording ended early ({stats.ended_early}) after {stats.frames} frames")
+        if stats.rejected_parts:
+            notes.append(f"{stats.rejected_parts} recorded parts with bad values dropped")
+        if stats.timestamp_fixes:
+            notes.append(f"{stats.timestamp_fixes} timestamps repaired")
+        if stats.gaps_shortened:
+            notes.append(f"{stats.gaps_shortened} long pauses shortened")
+    if tracked := REJECTED.total:
+        notes.append(f"{tracked} tracked parts with bad values dropped")
+    return notes

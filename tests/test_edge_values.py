@@ -291,3 +291,17 @@ def test_bad_header_fields_are_one_error_at_open(
 def test_a_5000_character_path_is_one_error() -> None:
     with pytest.raises(RecordingError, match="cannot open recording"):
         RecordingReader("x" * 5000 + ".jsonl")
+
+
+def test_input_notes_sum_up_what_the_input_met(talking: Path, tmp_path: Path) -> None:
+    from mocap_bridge.edge import input_notes
+
+    path = damaged(talking, tmp_path / "n.jsonl", 3, _set(("face", "blendshapes", "jawOpen"), None))
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(path.read_bytes()[:-500])
+    reader = RecordingReader(cut)
+    frames = list(reader.frames())
+    notes = input_notes(reader)
+    assert f"the recording ended early (its last line is incomplete) after {len(frames)} frames" in notes
+    assert "1 recorded parts with bad values dropped" in notes
+    assert not [n for n in input_notes(RecordingReader(talking)) if "recorded" in n or "recording" in n]
