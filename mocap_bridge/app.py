@@ -40,7 +40,7 @@ from .errors import CaptureError, ConfigError, MocapBridgeError
 from .frames import Part, RigFrame, TrackedFrame
 from .mailbox import Mailbox
 from .pipeline import Pipeline, Recorder, RunStats, Solve
-from .recording import RecordingReader, RecordingWriter, is_recording_path
+from .recording import RecordingReader, RecordingWriter, ensure_not_source, is_recording_path
 from .settings import Settings
 from .sink import FrameSink
 from .tracking.assembler import Assembler, AssemblerStats
@@ -278,7 +278,7 @@ class _Session:
     def _video_frames(self, lm: Landmarkers | None) -> Iterator[tuple[TrackedFrame, Any]]:
         if isinstance(self.source, RecordingReader):
             realtime = self.settings.capture.mode == "realtime"
-            for n, frame in enumerate(self.source.replay(realtime=realtime)):
+            for n, frame in enumerate(self.source.replay(realtime=realtime, stop=self.stop)):
                 if self._enough(n) or self.stop.is_set():
                     return
                 yield frame, None
@@ -575,6 +575,9 @@ def run(
 
     if opts.record is not None and not is_recording_path(str(opts.record)):
         raise ConfigError(f"--record must end in .jsonl or .jsonl.gz: {opts.record}")
+    source_spec = settings.capture.source
+    if opts.record is not None and source_spec and is_recording_path(source_spec):
+        ensure_not_source(opts.record, source_spec)  # before anything is opened or built
     source = open_frame_source(settings, say)
     try:
         replay = isinstance(source, RecordingReader)
@@ -605,6 +608,7 @@ def run(
                 mirror=cap.mirror,
                 fps=source.fps,
                 models=models,
+                source_path=source_spec if isinstance(source, RecordingReader) else None,
             )
         recorder = _attach_takes_and_remote(settings, opts, source, models, sinks, recorder)
     except BaseException:

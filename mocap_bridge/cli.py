@@ -467,7 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except MocapBridgeError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # user text may hold newlines
+        print(f"{PROG}: error: {one_line}", file=sys.stderr)
         if args.verbose > 1:
             logging.getLogger(__name__).debug("details", exc_info=True)
         return 2

@@ -224,8 +224,8 @@ def parse_expression_map(
                 raise fail(f"{key}.weights.{arkit}", "unknown ARKit blendshape name")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise fail(f"{key}.weights.{arkit}", "weight must be a number")
-            if not math.isfinite(value):
-                raise fail(f"{key}.weights.{arkit}", "weight must be finite")
+            if not abs(value) <= 1e6:  # NaN, ±inf, and huge weights that overflow float32
+                raise fail(f"{key}.weights.{arkit}", "weight must be finite (within ±1e6)")
             clean[arkit] = float(value)
         c = spec.get("combine", "sum")
         if c not in _COMBINE:

@@ -159,9 +159,15 @@ def save_calibration(profile: CalibrationProfile, path: str | Path) -> None:
         raise ConfigError(f"{path}: cannot write calibration: {exc}") from exc
 
 
+#: Largest magnitude a profile number may have (a gain of 1e308 overflows float32 downstream).
+_NUM_LIMIT = 1e6
+
+
 def _num(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ConfigError(f"{where}: expected a number, got {v!r}")
+        raise ConfigError(f"{where}: expected a number, got {v!r:.40}")
+    if not abs(v) <= _NUM_LIMIT:  # also NaN and ±inf, which TOML allows
+        raise ConfigError(f"{where}: expected a finite number within ±{_NUM_LIMIT:g}, got {v!r:.40}")
     return float(v)
 
 

