@@ -18,9 +18,10 @@ aspect) so the rules hold near and far from the camera.
    wrist is less visible than ``wrist_visibility`` or farther than ``max_distance`` cannot be
    chosen, but its cost still counts against the other side (an unsure wrist's position still says
    which side is nearer); a pose whose shoulders are less than ``min_shoulder_width`` apart (a body
-   hallucinated from a lone arm) does not vote. The nearest side wins *decisively* when the other side's cost is at least ``ratio``
-   times its cost and ``margin`` more (a pose wrist that is out of frame but "visible" sits near
-   the hand too often for a plain nearest rule, e.g. fist_thumbs_up.mp4: 0.3 vs 0.7 hand sizes).
+   hallucinated from a lone arm) does not vote. The nearest side wins *decisively* when the other
+   side's cost is at least ``ratio`` times its cost and ``margin`` more (a pose wrist that is out
+   of frame but "visible" sits near the hand too often for a plain nearest rule, e.g.
+   fist_thumbs_up.mp4: 0.3 vs 0.7 hand sizes).
    Two hands: decisive votes for different sides are taken; if they want the same side the
    cheaper hand takes it; one decisive hand pushes the other to the other side.
 3. **Hysteresis.** A tracked hand moves to the side the pose votes for only after
