@@ -143,15 +143,16 @@ class FingerStates:
     index_up: float  #: cosine between the index finger (MCP → tip) and image up
 
 
-def _unit(v: F64) -> F64:
-    out: F64 = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
-    return out
+def _ramp(x: float, lo: float, hi: float) -> float:
+    """0 at ``lo``, 1 at ``hi``, linear between, clipped (plain floats: this runs per frame)."""
+    v = (x - lo) / (hi - lo)
+    return 0.0 if v <= 0.0 else 1.0 if v >= 1.0 else v
 
 
-def _ramp(x: F64 | float, lo: float, hi: float) -> F64:
-    """0 at ``lo``, 1 at ``hi``, linear between, clipped."""
-    out: F64 = np.clip((np.asarray(x, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
-    return out
+#: (15,) start and end landmark of each chain segment, wrist first: (5 fingers × 4 segments)
+_SEG_FROM = np.concatenate(([0], _CHAINS[0, :-1], [0], _CHAINS[1, :-1], [0], _CHAINS[2, :-1], [0],
+                            _CHAINS[3, :-1], [0], _CHAINS[4, :-1]))  # fmt: skip
+_SEG_TO = _CHAINS.ravel()
 
 
 def finger_states(
@@ -163,66 +164,65 @@ def finger_states(
     """
     s = settings or GestureSettings()
     p = np.array(landmarks, dtype=np.float64)
-    if p.shape != (21, 3) or not np.all(np.isfinite(p)):
+    if p.shape != (21, 3) or not np.isfinite(p).all():
         raise ConfigError(f"hand landmarks must be 21 finite 3-D points, got shape {p.shape}")
     if not aspect > 0.0:
         raise ConfigError(f"image aspect must be > 0, got {aspect}")
     p[:, 0] *= aspect
     p[:, 2] *= aspect
-    # (5, 5, 3) points per chain with the wrist prepended: segments (5, 4, 3)
-    pts = np.concatenate((np.broadcast_to(p[0], (5, 1, 3)), p[_CHAINS]), axis=1)
-    seg = _unit(np.diff(pts, axis=1))
-    cos = np.clip(np.sum(seg[:, 1:] * seg[:, :-1], axis=-1), -1.0, 1.0)
-    ang = np.degrees(np.arccos(cos))  # (5, 3): wrist-MCP-PIP, MCP-PIP-DIP, PIP-DIP-tip
+    seg = (p[_SEG_TO] - p[_SEG_FROM]).reshape(5, 4, 3)  # wrist→MCP, MCP→PIP, PIP→DIP, DIP→tip
+    seg /= np.maximum(np.sqrt(np.einsum("fsk,fsk->fs", seg, seg)), 1e-12)[..., None]
+    cos = np.einsum("fsk,fsk->fs", seg[:, 1:], seg[:, :-1])
+    ang = np.degrees(np.arccos(np.minimum(np.maximum(cos, -1.0), 1.0)))  # (5, 3) joint bends
     bend = ang.sum(axis=1)
     # The thumb's first "joint" (wrist→CMC→MCP) is the palm's shape, not a bend: leave it out.
-    bend[0] = ang[0, 1:].sum()
-    ext = 1.0 - _ramp(bend, s.finger_straight_deg, s.finger_folded_deg)
-    palm = max(float(np.linalg.norm(p[9] - p[0])), float(np.linalg.norm(p[17] - p[5])), 1e-9)
-    thumb_gap = float(np.linalg.norm(p[4] - p[6])) / palm
-    ext[0] = float(_ramp(thumb_gap, s.thumb_on_fist, s.thumb_clear))
-    up = np.array([0.0, -1.0, 0.0])
-    thumb_dir = _unit(p[4] - p[2])
-    index_dir = _unit(p[8] - p[5])
+    bend[0] = ang[0, 1] + ang[0, 2]
+    lo, hi = s.finger_straight_deg, s.finger_folded_deg
+    ext = [1.0 - _ramp(float(b), lo, hi) for b in bend.tolist()]
+    d = p[[9, 17, 4, 4, 8]] - p[[0, 5, 6, 2, 5]]  # palm length, palm width, thumb gap, thumb, index
+    n = np.sqrt(np.einsum("ik,ik->i", d, d)).tolist()
+    palm = max(n[0], n[1], 1e-9)
+    ext[0] = _ramp(n[2] / palm, s.thumb_on_fist, s.thumb_clear)
+    thumb_dir = d[3] / max(n[3], 1e-12)
     protrusion = float(np.min((p[4] - p[5:]) @ thumb_dir)) / palm
     return FingerStates(
         bend_deg=bend,
-        extension=ext,
+        extension=np.array(ext),
         thumb_protrusion=protrusion,
-        thumb_up=float(thumb_dir @ up),
-        index_up=float(index_dir @ up),
+        thumb_up=-float(thumb_dir[1]),  # image up is −y
+        index_up=-float(d[4, 1]) / max(n[4], 1e-12),
     )
 
 
 def _direction_term(cos: float, up_cos: float) -> float:
     """1 within the cone of half-angle acos(up_cos), falling to 0 at half that cosine."""
-    return float(_ramp(cos, 0.5 * up_cos, up_cos))
+    return _ramp(cos, 0.5 * up_cos, up_cos)
+
+
+#: per class, (finger, wanted extended) for the fingers its pattern constrains
+_RULES = tuple((g, tuple((i, w) for i, w in enumerate(pat) if w is not None)) for g, pat in PATTERNS.items())
 
 
 def gesture_scores(states: FingerStates, settings: GestureSettings | None = None) -> F64:
     """Score per :class:`Gesture` (8,), ``None_`` = 1 − best; fuzzy AND of the class's rules."""
     s = settings or GestureSettings()
-    ext = states.extension
-    clear = float(_ramp(states.thumb_protrusion, s.thumb_protrusion_min, s.thumb_protrusion_full))
-    out = np.zeros(len(Gesture))
-    for g, pattern in PATTERNS.items():
-        terms = [
-            float(ext[i]) if want else 1.0 - float(ext[i])
-            for i, want in enumerate(pattern)
-            if want is not None
-        ]
+    ext = states.extension.tolist()
+    clear = _ramp(states.thumb_protrusion, s.thumb_protrusion_min, s.thumb_protrusion_full)
+    out = [0.0] * len(Gesture)
+    for g, rules in _RULES:
+        score = min(ext[i] if want else 1.0 - ext[i] for i, want in rules)
         if g is Gesture.Thumb_Up:
-            terms += [clear, _direction_term(states.thumb_up, s.up_cos)]
+            score = min(score, clear, _direction_term(states.thumb_up, s.up_cos))
         elif g is Gesture.Thumb_Down:
-            terms += [clear, _direction_term(-states.thumb_up, s.up_cos)]
+            score = min(score, clear, _direction_term(-states.thumb_up, s.up_cos))
         elif g is Gesture.Pointing_Up:
-            terms.append(_direction_term(states.index_up, s.up_cos))
+            score = min(score, _direction_term(states.index_up, s.up_cos))
         elif g is Gesture.Closed_Fist:
             # a fist whose thumb clears it up or down is Thumb_Up / Thumb_Down instead
-            terms.append(1.0 - clear * _direction_term(abs(states.thumb_up), s.up_cos))
-        out[g] = min(terms)
-    out[Gesture.None_] = 1.0 - out[1:].max()
-    return out
+            score = min(score, 1.0 - clear * _direction_term(abs(states.thumb_up), s.up_cos))
+        out[g] = score
+    out[Gesture.None_] = 1.0 - max(out[1:])
+    return np.array(out)
 
 
 def classify(
@@ -230,11 +230,11 @@ def classify(
 ) -> tuple[Gesture, float]:
     """The best class and its score for one hand in one frame (``None_`` below ``min_score``)."""
     s = settings or GestureSettings()
-    scores = gesture_scores(finger_states(hand.landmarks, s, aspect=aspect), s)
-    best = Gesture(int(np.argmax(scores[1:])) + 1)
+    scores = gesture_scores(finger_states(hand.landmarks, s, aspect=aspect), s).tolist()
+    best = max(range(1, len(scores)), key=scores.__getitem__)
     if scores[best] < s.min_score:
-        return Gesture.None_, float(scores[Gesture.None_])
-    return best, float(scores[best])
+        return Gesture.None_, scores[Gesture.None_]
+    return Gesture(best), scores[best]
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,8 @@ F64 = npt.NDArray[np.float64]
 SIDES = ("Left", "Right")
 #: Pose landmarks of each side's hand: wrist, pinky, index, thumb (MediaPipe Pose indices).
 _POSE_HAND = {"Left": (15, 17, 19, 21), "Right": (16, 18, 20, 22)}
+#: shoulders (left, right), then the left and the right hand points
+_POSE_ROWS = np.array([11, 12, *_POSE_HAND["Left"], *_POSE_HAND["Right"]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +106,14 @@ def _xy(points: npt.ArrayLike, aspect: float) -> F64:
     return p
 
 
+def _box_size(p: F64) -> float:
+    ext = p.max(axis=0) - p.min(axis=0)
+    return max(float(ext[0]), float(ext[1]), 1e-6)
+
+
 def hand_size(hand: HandObservation, aspect: float = 1.0) -> float:
     """The longer side of the hand's landmark box (normalised image units, x scaled by aspect)."""
-    p = _xy(hand.landmarks, aspect)
-    return max(float(np.ptp(p[:, 0])), float(np.ptp(p[:, 1])), 1e-6)
+    return _box_size(_xy(hand.landmarks, aspect))
 
 
 @dataclass(slots=True)
@@ -132,7 +138,8 @@ def _match(wrists: list[F64], sizes: list[float], tracks: list[_Track], limit: f
         for h, t in enumerate(perm):
             if t is None:
                 continue
-            d = float(np.linalg.norm(wrists[h] - tracks[t].wrist)) / max(sizes[h], tracks[t].size)
+            dx, dy = (wrists[h] - tracks[t].wrist).tolist()
+            d = math.hypot(dx, dy) / max(sizes[h], tracks[t].size)
             if d > limit:
                 ok = False
                 break
@@ -156,7 +163,7 @@ class HandednessResolver:
         self._last_t = None
 
     def _pose_costs(
-        self, hand: HandObservation, pose: PoseObservation, aspect: float
+        self, hp: F64, size: float, pose: PoseObservation, aspect: float
     ) -> tuple[dict[str, float], dict[str, bool]]:
         """Cost per side (hand sizes) and whether that side may claim the hand.
 
@@ -164,22 +171,26 @@ class HandednessResolver:
         only a visible pose hand within ``max_distance`` of a plausible body may win.
         """
         s = self.settings
-        size = hand_size(hand, aspect)
-        hp = _xy(hand.landmarks, aspect)
-        pl = _xy(pose.landmarks, aspect)
-        vis = pose.landmarks[:, 3]
+        wrist, centre = hp[0], hp.mean(axis=0)
+        pl = _xy(pose.landmarks[_POSE_ROWS], aspect)  # shoulders, then each side's hand points
+        vis = pose.landmarks[_POSE_ROWS[2::4], 3].tolist()  # the two wrists
         # A pose hallucinated from an arm alone has its shoulders on top of each other
         # (asl_hand.mp4: 0.02 image widths apart, a hand is 0.2).
-        body = float(np.linalg.norm(pl[11] - pl[12])) >= s.min_shoulder_width * size
-        costs: dict[str, float] = {}
-        may_win: dict[str, bool] = {}
-        for side, idx in _POSE_HAND.items():
-            d_wrist = float(np.linalg.norm(pl[idx[0]] - hp[0]))
-            d_centre = float(np.linalg.norm(pl[list(idx)].mean(axis=0) - hp.mean(axis=0)))
-            costs[side] = 0.5 * (d_wrist + d_centre) / size
-            may_win[side] = (
-                body and float(vis[idx[0]]) >= s.wrist_visibility and costs[side] <= s.max_distance
-            )
+        sh = pl[0] - pl[1]
+        body = math.hypot(sh[0], sh[1]) >= s.min_shoulder_width * size
+        sides = pl[2:].reshape(2, 4, 2)
+        d_wrist = sides[:, 0] - wrist
+        d_centre = sides.mean(axis=1) - centre
+        c = np.sqrt(np.einsum("ik,ik->i", d_wrist, d_wrist)) + np.sqrt(
+            np.einsum("ik,ik->i", d_centre, d_centre)
+        )
+        c = (0.5 / size) * c
+        cl = c.tolist()
+        costs = {"Left": cl[0], "Right": cl[1]}
+        may_win = {
+            side: body and vis[k] >= s.wrist_visibility and cl[k] <= s.max_distance
+            for k, side in enumerate(SIDES)
+        }
         return costs, may_win
 
     def _decisive(self, costs: dict[str, float], may_win: dict[str, bool]) -> str | None:
@@ -191,14 +202,14 @@ class HandednessResolver:
         return None
 
     def _votes(
-        self, hands: list[HandObservation], pose: PoseObservation | None, aspect: float
+        self, hps: list[F64], sizes: list[float], pose: PoseObservation | None, aspect: float
     ) -> list[str | None]:
         if pose is None:
-            return [None] * len(hands)
-        judged = [self._pose_costs(h, pose, aspect) for h in hands]
+            return [None] * len(hps)
+        judged = [self._pose_costs(hp, size, pose, aspect) for hp, size in zip(hps, sizes, strict=True)]
         costs = [c for c, _ in judged]
         votes = [self._decisive(c, w) for c, w in judged]
-        if len(hands) == 2:
+        if len(hps) == 2:
             a, b = votes
             if a is not None and a == b:
                 # both want the same side: the nearer hand takes it, the other the remaining side
@@ -225,10 +236,11 @@ class HandednessResolver:
         hands = sorted(frame.hands, key=lambda h: -h.score)[:2]
         if not hands:
             return frame if not frame.hands else dataclasses.replace(frame, hands=())
-        wrists = [_xy(h.landmarks[0], aspect) for h in hands]
-        sizes = [hand_size(h, aspect) for h in hands]
+        hps = [_xy(h.landmarks, aspect) for h in hands]
+        wrists = [hp[0] for hp in hps]
+        sizes = [_box_size(hp) for hp in hps]
         matches = _match(wrists, sizes, self._tracks, s.track_distance)
-        votes = self._votes(hands, frame.pose, aspect)
+        votes = self._votes(hps, sizes, frame.pose, aspect)
         alpha = 1.0 if s.label_tau_ms == 0.0 else 1.0 - math.exp(-dt / s.label_tau_ms)
         new_tracks: list[_Track] = []
         for h, hand in enumerate(hands):
