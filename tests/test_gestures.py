@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import media
 from handmedia import aspect, clip_aspect, flip, load_rgb, rotate, track_clip, track_rgb
+from scipy.spatial.transform import Rotation
 
 from mocap_bridge.errors import ConfigError
 from mocap_bridge.frames import HandObservation, TrackedFrame
@@ -95,6 +96,69 @@ def test_still_gesture_survives_mirroring_and_rotation(name: str, model_paths: d
             expected = {"Left": "Right", "Right": "Left"}[b.label] if mirrored else b.label
             assert v.label == expected, f"{name} {variant}: {v.label}, expected {expected}"
         assert len({h.label for h, _, _ in got}) == len(got)  # never two hands on one side
+
+
+def test_a_thumbs_up_turned_over_is_a_thumbs_down(model_paths: dict[str, Path]) -> None:
+    rgb = load_rgb(media("hand_thumb_up.jpg"))
+    for degrees in (160.0, 180.0, 200.0):
+        for img in (rotate(rgb, degrees), rotate(flip(rgb), degrees)):
+            _, got = _sided(img)
+            assert [g for _, g, _ in got] == [Gesture.Thumb_Down], (
+                degrees,
+                [(h.label, g.label) for h, g, _ in got],
+            )
+
+
+def _fold(p: np.ndarray, finger: int) -> np.ndarray:
+    """Fold one long finger (1 index .. 4 little) of (21, 3) landmarks into the palm: 90° at each
+    joint about the knuckle line (index MCP → little MCP), toward the palm side."""
+    q = p.copy()
+    mcp = 1 + 4 * finger
+    axis = q[17] - q[5]
+    axis /= np.linalg.norm(axis)
+    normal = np.cross(q[5] - q[0], q[17] - q[0])  # out of the palm, one way or the other
+    for k in range(3):  # MCP, PIP, DIP
+        joint = q[mcp + k].copy()
+        rot = Rotation.from_rotvec(np.radians(90.0) * axis)
+        moved = rot.apply(q[mcp + k + 1 : mcp + 4] - joint) + joint
+        if np.dot(moved[-1] - joint, normal) > np.dot(q[mcp + 3] - joint, normal):
+            moved = (
+                Rotation.from_rotvec(-np.radians(90.0) * axis).apply(q[mcp + k + 1 : mcp + 4] - joint) + joint
+            )
+        q[mcp + k + 1 : mcp + 4] = moved
+    return q
+
+
+def test_every_class_is_reachable_from_a_real_open_hand(model_paths: dict[str, Path]) -> None:
+    # No shipped media shows ILoveYou (or a Pointing_Up still): fold fingers of the real open hand
+    # (hands_open.jpg, the upright one) and check each pattern reads as its class.
+    rgb = load_rgb(media("hands_open.jpg"))
+    frame, _ = _sided(rgb)
+    upright = max(frame.hands, key=lambda h: -float(h.landmarks[8, 1] - h.landmarks[0, 1]))
+    base = upright.landmarks.astype(np.float64)
+    asp = aspect(rgb)
+    cases = {
+        Gesture.Open_Palm: (),
+        Gesture.ILoveYou: (2, 3),
+        Gesture.Victory: (3, 4),
+        Gesture.Pointing_Up: (2, 3, 4),
+    }
+    for want, folded in cases.items():
+        p = base.copy()
+        p[:, 0] *= asp  # fold in isotropic units, then back
+        p[:, 2] *= asp
+        for f in folded:
+            p = _fold(p, f)
+        if want is Gesture.Pointing_Up:  # and the thumb onto the fist: its tip to the middle PIP
+            p[4] = p[10]
+        p[:, 0] /= asp
+        p[:, 2] /= asp
+        hand = HandObservation(upright.label, upright.score, p.astype(np.float32), upright.world)
+        assert classify(hand, aspect=asp)[0] is want, (
+            want,
+            folded,
+            finger_states(hand.landmarks, aspect=asp),
+        )
 
 
 @pytest.fixture(scope="module")

@@ -148,3 +148,31 @@ def test_bad_settings_and_time_raise_config_errors(model_paths: dict[str, Path])
     r.resolve(TrackedFrame(0, 100))
     with pytest.raises(ConfigError):
         r.resolve(TrackedFrame(1, 50))
+
+
+def _swap_pose_sides(pose: PoseObservation) -> PoseObservation:
+    """The pose with its left and right arms exchanged (a pose that flipped for a moment)."""
+    lm = pose.landmarks.copy()
+    for a, b in ((11, 12), (13, 14), (15, 16), (17, 18), (19, 20), (21, 22)):
+        lm[[a, b]] = lm[[b, a]]
+    return PoseObservation(lm, pose.world)
+
+
+def test_a_pose_flip_must_persist_before_hands_swap(model_paths: dict[str, Path]) -> None:
+    rgb = load_rgb(media("runner_full_body.png"))
+    base = track_rgb(rgb)
+    assert base.pose is not None and len(base.hands) == 2
+    asp = aspect(rgb)
+    r = HandednessResolver(HandednessSettings(switch_frames=3))
+
+    def at(t: int, pose: PoseObservation) -> dict[float, str]:
+        out = r.resolve(dataclasses.replace(base, t_ms=t, pose=pose), aspect=asp)
+        return {round(float(h.landmarks[0, 0]), 4): h.label for h in out.hands}
+
+    first = at(0, base.pose)
+    swapped = _swap_pose_sides(base.pose)
+    assert at(40, swapped) == first  # one frame of a flipped pose: nothing moves
+    assert at(80, base.pose) == first
+    assert at(120, swapped) == first and at(160, swapped) == first  # two frames: still not
+    after = at(200, swapped)  # the third consecutive frame: the hands follow the pose
+    assert after == {x: {"Left": "Right", "Right": "Left"}[s] for x, s in first.items()}
