@@ -139,7 +139,7 @@ def test_without_a_pose_the_label_is_smoothed(model_paths: dict[str, Path]) -> N
     assert first >= 3 and set(late[first:]) == {"Right"}
 
 
-def test_bad_settings_and_time_raise_config_errors(model_paths: dict[str, Path]) -> None:
+def test_bad_settings_and_time_raise_config_errors() -> None:
     with pytest.raises(ConfigError):
         HandednessSettings(ratio=0.5)
     with pytest.raises(ConfigError):
