@@ -6,6 +6,7 @@ at 46) and 51–54 (opening over 55–58). talking_head_b.mpg: no blink in its 7
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,11 @@ from mocap_bridge.solve.eyes import (
     gaze_from_iris,
     iris_displacement,
     iris_neutral,
+    shapes_from_gaze,
 )
 from mocap_bridge.solve.face import arkit_from_mediapipe
+from mocap_bridge.solve.rig import RigSolver
+from mocap_bridge.solve.settings import SolveSettings
 from mocap_bridge.tracking.landmarkers import Landmarkers, TrackerSettings
 from mocap_bridge.tracking.offline import resolve_model_paths
 
@@ -171,3 +175,36 @@ def test_bad_input_raises_config_errors() -> None:
         EyeSolver().update(np.zeros(10), 0)
     with pytest.raises(ConfigError):
         iris_displacement(np.zeros((468, 3)))  # the 468-point mesh has no iris
+
+
+def test_shapes_from_gaze_inverts_the_blendshape_gaze() -> None:
+    gaze = np.radians([[10.0, -5.0], [-7.0, 12.0]])
+    assert np.allclose(gaze_from_blendshapes(shapes_from_gaze(gaze, 30, 25), 30, 25), gaze)
+
+
+def test_pre_pass_through_the_existing_rig_solver(talking_a: tuple[list[TrackedFrame], float]) -> None:
+    # Integration without touching the solver: replace the blink and eyeLook* scores of each
+    # frame's MediaPipe blendshapes, then solve as usual; the rig's eyes no longer look down.
+    frames, asp = talking_a
+    eyes = EyeSolver()
+    held_frames = []
+    for f in frames:
+        assert f.face is not None
+        st = eyes.update(
+            arkit_from_mediapipe(f.face.blendshapes), f.t_ms, landmarks=f.face.landmarks, aspect=asp
+        )
+        face = dataclasses.replace(f.face, blendshapes=st.apply_mediapipe(f.face.blendshapes))
+        held_frames.append(dataclasses.replace(f, face=face))
+    raw_rig, held_rig = RigSolver(SolveSettings()), RigSolver(SolveSettings())
+    raw_out = [raw_rig.solve(f) for f in frames]
+    raw = np.degrees([r.eyes[:, 1].mean() for r in raw_out])
+    held_out = [held_rig.solve(f) for f in held_frames]
+    held = np.degrees([r.eyes[:, 1].mean() for r in held_out])
+    for blink in BLINKS:
+        before = blink[0] - 1
+        assert np.max(raw[list(blink)] - raw[before]) > 5.0
+        assert np.max(held[list(blink)] - held[before]) < 1.0
+    # the curve's full blink reaches the rig (MediaPipe's own peaks at ~0.8)
+    peak_held = max(r.blendshapes[ARKit.eyeBlinkRight] for r in held_out[42:47])
+    peak_raw = max(r.blendshapes[ARKit.eyeBlinkRight] for r in raw_out[42:47])
+    assert peak_held > 0.9 and peak_raw < 0.8

@@ -21,7 +21,9 @@ landmarks, with time passed in:
    ``"iris"``: from the iris centre (landmarks 468 right eye, 473 left eye; MediaPipe's 478-point
    model) relative to the eye corners (33/133 right, 362/263 left), in half eye-widths: along the
    corner line for yaw, across it for pitch, times ``iris_yaw_deg`` / ``iris_pitch_deg`` per half
-   width, after subtracting ``iris_neutral`` (the straight-ahead offset, from calibration).
+   width, after subtracting ``iris_neutral`` (the straight-ahead offset, from calibration); the
+   eyeLook* shapes are then derived from that gaze (:func:`shapes_from_gaze`), so shapes and
+   angles agree on every output.
 
 Conventions are RigFrame's: gaze (2, 2) radians [[left yaw, left pitch], [right yaw, right pitch]],
 yaw > 0 toward the subject's right, pitch > 0 looking down; Left/Right anatomical. Pure, numpy only.
@@ -36,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError
-from ..frames import ARKit
+from ..frames import MP_BLENDSHAPE_NAMES, ARKit
 
 __all__ = [
     "EyeSettings",
@@ -46,9 +48,11 @@ __all__ = [
     "gaze_from_iris",
     "iris_displacement",
     "iris_neutral",
+    "shapes_from_gaze",
 ]
 
 F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
 
 _BLINK = (ARKit.eyeBlinkLeft, ARKit.eyeBlinkRight)
 #: per eye (left, right): the four eyeLook* shapes, in (down, in, out, up) order
@@ -60,6 +64,8 @@ _LOOK = (
 #: corner toward the subject's left
 _IRIS = ((473, 362, 263), (468, 33, 133))
 _SOURCES = ("blendshapes", "iris")
+#: ARKit shape -> index in MediaPipe's blendshape order
+_MP = {shape: MP_BLENDSHAPE_NAMES.index(shape.name) for shape in (*_BLINK, *_LOOK[0], *_LOOK[1])}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,29 @@ class EyeState:
             out[_BLINK[e]] = self.blink[e]
             out[list(_LOOK[e])] = self.look[e]
         return out
+
+    def apply_mediapipe(self, scores: npt.ArrayLike) -> F32:
+        """A copy of MediaPipe-ordered scores (52,) with the blinks and eyeLook* shapes replaced.
+
+        For a pre-pass on :class:`~mocap_bridge.frames.FaceObservation` blendshapes, so the
+        solver's own eye angles (from eyeLook*) and every output see the held values.
+        """
+        out = np.array(scores, dtype=np.float32)
+        for e in range(2):
+            out[_MP[_BLINK[e]]] = self.blink[e]
+            for k, shape in enumerate(_LOOK[e]):
+                out[_MP[shape]] = self.look[e, k]
+        return out
+
+
+def shapes_from_gaze(gaze: F64, yaw_range_deg: float, pitch_range_deg: float) -> F64:
+    """(2, 4) eyeLook* shapes (down, in, out, up) per eye for a (2, 2) gaze: the inverse of
+    :func:`gaze_from_blendshapes` for one-sided shapes, clipped to 0..1."""
+    yaw = gaze[:, 0] / math.radians(yaw_range_deg)
+    pitch = gaze[:, 1] / math.radians(pitch_range_deg)
+    toward_nose = yaw * np.array([1.0, -1.0])  # left eye: yaw > 0 is inward; right eye: outward
+    out: F64 = np.clip(np.stack((pitch, toward_nose, -toward_nose, -pitch), axis=1), 0.0, 1.0)
+    return out
 
 
 def gaze_from_blendshapes(look: F64, yaw_range_deg: float, pitch_range_deg: float) -> F64:
@@ -228,6 +257,7 @@ class EyeSolver:
             if landmarks is None:
                 raise ConfigError('eyes: gaze_source = "iris" needs the face landmarks')
             live = gaze_from_iris(landmarks, s.iris_yaw_deg, s.iris_pitch_deg, s.iris_neutral, aspect=aspect)
+            look = shapes_from_gaze(live, s.yaw_range_deg, s.pitch_range_deg)  # the shapes agree
         else:
             live = gaze_from_blendshapes(look, s.yaw_range_deg, s.pitch_range_deg)
 
