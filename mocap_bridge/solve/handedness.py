@@ -283,16 +283,14 @@ class HandednessResolver:
             loser.disagree = 0
         kept = [tr for i, tr in enumerate(self._tracks) if i not in matches]
         self._tracks = new_tracks + kept
-        out = tuple(
-            sorted(
-                (
-                    HandObservation(tr.side, hand.score, hand.landmarks, hand.world)
-                    for tr, hand in zip(new_tracks, hands, strict=True)
-                ),
-                key=lambda o: o.label,
-            )
-        )
-        return dataclasses.replace(frame, hands=out)
+        out = [
+            h if h.label == tr.side else HandObservation(tr.side, h.score, h.landmarks, h.world)
+            for tr, h in zip(new_tracks, hands, strict=True)
+        ]
+        if len(out) == 2 and out[0].label == "Right":
+            out.reverse()
+        f = frame
+        return TrackedFrame(f.index, f.t_ms, f.pose, f.face, tuple(out), f.status, f.result_ms)
 
 
 def _other(side: str) -> str:
