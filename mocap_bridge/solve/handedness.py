@@ -1,0 +1,328 @@
+"""Handedness from the body: which detected hand is the person's left and which the right.
+
+MediaPipe's hand landmarker labels each hand on its own, from the hand crop alone, and gets it wrong
+at high confidence now and then (mediapipe #1341): on dance_full_body_synthetic.mp4 the hand sitting
+on the pose's left wrist is labelled ``Right`` in most frames, and portrait_upper_body.jpg rotated by
+20° gets ``Left`` (0.85) for the hand on the right wrist. The pose sees the whole body, so it knows.
+
+Theory of operation
+-------------------
+Distances are in *hand sizes* (the longer side of the hand's landmark box, x scaled by the image
+aspect) so the rules hold near and far from the camera.
+
+1. **Identity.** Each hand is matched to last frame's hands by wrist distance (at most
+   ``track_distance``; unmatched tracks are forgotten after ``track_timeout_ms``). A matched hand
+   keeps its side unless the rules below move it.
+2. **Pose vote.** For each hand and each side, the cost is the mean of (hand wrist → pose wrist) and
+   (hand centroid → centroid of the pose's wrist, pinky, index, thumb points). A side whose pose
+   wrist is less visible than ``wrist_visibility`` or farther than ``max_distance`` cannot be
+   chosen, but its cost still counts against the other side (an unsure wrist's position still says
+   which side is nearer); a pose whose shoulders are less than ``min_shoulder_width`` apart (a body
+   hallucinated from a lone arm) does not vote. The nearest side wins *decisively* when the other
+   side's cost is at least ``ratio`` times its cost and ``margin`` more (a pose wrist that is out
+   of frame but "visible" sits near the hand too often for a plain nearest rule, e.g.
+   fist_thumbs_up.mp4: 0.3 vs 0.7 hand sizes).
+   Two hands: decisive votes for different sides are taken; if they want the same side the
+   cheaper hand takes it; one decisive hand pushes the other to the other side.
+3. **Hysteresis.** A tracked hand moves to the side the pose votes for only after
+   ``switch_frames`` consecutive frames of that vote; a new hand takes the vote at once.
+4. **Without a decisive vote** each track follows MediaPipe's label *smoothed*: an evidence value
+   in [−1, 1] (+ = Left) relaxes toward ±score with time constant ``label_tau_ms`` and the side
+   changes only when the evidence crosses ``label_hysteresis`` the other way. A pose vote sets the
+   evidence to ±1, so a pose that drops out is trusted for a while before MediaPipe's label can
+   take over.
+5. **Exclusivity.** Two hands never share a side: the one with the weaker claim takes the other.
+
+Mirroring policy (README): sides are the anatomical side of the person MediaPipe saw in the
+processed image, which is what the pose's left/right wrists (15/16) are, so the policy holds with
+and without ``--mirror``. Pure: time comes from the frames (``t_ms``), numpy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError
+from ..frames import HandObservation, PoseObservation, TrackedFrame
+
+__all__ = ["HandednessResolver", "HandednessSettings", "count_label_flips", "hand_size"]
+
+F64 = npt.NDArray[np.float64]
+SIDES = ("Left", "Right")
+#: Pose landmarks of each side's hand: wrist, pinky, index, thumb (MediaPipe Pose indices).
+_POSE_HAND = {"Left": (15, 17, 19, 21), "Right": (16, 18, 20, 22)}
+#: shoulders (left, right), then the left and the right hand points
+_POSE_ROWS = np.array([11, 12, *_POSE_HAND["Left"], *_POSE_HAND["Right"]])
+
+
+@dataclass(frozen=True, slots=True)
+class HandednessSettings:
+    """Parameters of :class:`HandednessResolver` (distances in hand sizes, times in ms)."""
+
+    #: pose wrists less visible than this do not vote
+    wrist_visibility: float = 0.5
+    #: a pose hand farther than this from the detected hand cannot claim it
+    max_distance: float = 2.0
+    #: a pose whose shoulders are closer than this is not a body seen from the front: no vote
+    min_shoulder_width: float = 1.0
+    #: the nearest side wins decisively when the other is at least ``ratio`` times as far …
+    ratio: float = 1.6
+    #: … and at least ``margin`` farther
+    margin: float = 0.2
+    #: consecutive decisive frames needed to move a tracked hand to the other side
+    switch_frames: int = 3
+    #: without a pose vote: time constant of the smoothed MediaPipe label
+    label_tau_ms: float = 400.0
+    #: … and how far past zero the smoothed label must go to change the side
+    label_hysteresis: float = 0.5
+    #: a hand within this of a hand of the previous frame is the same hand
+    track_distance: float = 1.5
+    #: a hand not seen for this long is forgotten
+    track_timeout_ms: float = 500.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.wrist_visibility <= 1.0:
+            raise ConfigError("[hands] handedness wrist_visibility must be in [0, 1]")
+        if self.ratio < 1.0 or self.margin < 0.0 or self.max_distance <= 0.0:
+            raise ConfigError("[hands] handedness ratio must be >= 1, margin >= 0, max_distance > 0")
+        if self.switch_frames < 1 or self.label_tau_ms < 0.0 or not 0.0 <= self.label_hysteresis < 1.0:
+            raise ConfigError(
+                "[hands] handedness switch_frames must be >= 1, label_tau_ms >= 0, label_hysteresis in [0, 1)"
+            )
+        if self.track_distance <= 0.0 or self.track_timeout_ms < 0.0:
+            raise ConfigError("[hands] handedness track_distance must be > 0 and track_timeout_ms >= 0")
+
+
+def _xy(points: npt.ArrayLike, aspect: float) -> F64:
+    p = np.array(points, dtype=np.float64)[..., :2]
+    p[..., 0] *= aspect
+    return p
+
+
+def _box_size(p: F64) -> float:
+    ext = p.max(axis=0) - p.min(axis=0)
+    return max(float(ext[0]), float(ext[1]), 1e-6)
+
+
+def hand_size(hand: HandObservation, aspect: float = 1.0) -> float:
+    """The longer side of the hand's landmark box (normalised image units, x scaled by aspect)."""
+    return _box_size(_xy(hand.landmarks, aspect))
+
+
+@dataclass(slots=True)
+class _Track:
+    side: str
+    wrist: F64  #: (2,) aspect-scaled
+    size: float
+    evidence: float  #: smoothed label, + = Left
+    last_t: float
+    disagree: int = 0  #: consecutive decisive pose votes for the other side
+
+
+def _match(wrists: list[F64], sizes: list[float], tracks: list[_Track], limit: float) -> list[int | None]:
+    """Track index per hand (None = new), minimising total wrist distance; distances in hand sizes."""
+    best: list[int | None] = [None] * len(wrists)
+    best_cost = math.inf
+    best_n = -1
+    n = len(tracks)
+    slots: list[int | None] = [*range(n), *([None] * len(wrists))]
+    for perm in set(itertools.permutations(slots, len(wrists))):
+        cost, matched, ok = 0.0, 0, True
+        for h, t in enumerate(perm):
+            if t is None:
+                continue
+            dx, dy = (wrists[h] - tracks[t].wrist).tolist()
+            d = math.hypot(dx, dy) / max(sizes[h], tracks[t].size)
+            if d > limit:
+                ok = False
+                break
+            cost += d
+            matched += 1
+        if ok and (matched > best_n or (matched == best_n and cost < best_cost)):
+            best, best_cost, best_n = list(perm), cost, matched
+    return best
+
+
+class HandednessResolver:
+    """Relabels each frame's hands ``Left`` / ``Right`` from the pose, with hysteresis (see module)."""
+
+    def __init__(self, settings: HandednessSettings | None = None) -> None:
+        self.settings = settings or HandednessSettings()
+        self._tracks: list[_Track] = []
+        self._last_t: float | None = None
+
+    def reset(self) -> None:
+        self._tracks = []
+        self._last_t = None
+
+    def _pose_costs(
+        self, hp: F64, size: float, pose: PoseObservation, aspect: float
+    ) -> tuple[dict[str, float], dict[str, bool]]:
+        """Cost per side (hand sizes) and whether that side may claim the hand.
+
+        Every side has a cost (an unsure wrist's position still tells which side is nearer), but
+        only a visible pose hand within ``max_distance`` of a plausible body may win.
+        """
+        s = self.settings
+        wrist, centre = hp[0], hp.mean(axis=0)
+        pl = _xy(pose.landmarks[_POSE_ROWS], aspect)  # shoulders, then each side's hand points
+        vis = pose.landmarks[_POSE_ROWS[2::4], 3].tolist()  # the two wrists
+        # A pose hallucinated from an arm alone has its shoulders on top of each other
+        # (asl_hand.mp4: 0.02 image widths apart, a hand is 0.2).
+        sh = pl[0] - pl[1]
+        body = math.hypot(sh[0], sh[1]) >= s.min_shoulder_width * size
+        sides = pl[2:].reshape(2, 4, 2)
+        d_wrist = sides[:, 0] - wrist
+        d_centre = sides.mean(axis=1) - centre
+        c = np.sqrt(np.einsum("ik,ik->i", d_wrist, d_wrist)) + np.sqrt(
+            np.einsum("ik,ik->i", d_centre, d_centre)
+        )
+        c = (0.5 / size) * c
+        cl = c.tolist()
+        costs = {"Left": cl[0], "Right": cl[1]}
+        may_win = {
+            side: body and vis[k] >= s.wrist_visibility and cl[k] <= s.max_distance
+            for k, side in enumerate(SIDES)
+        }
+        return costs, may_win
+
+    def _decisive(self, costs: dict[str, float], may_win: dict[str, bool]) -> str | None:
+        s = self.settings
+        near, far = sorted(SIDES, key=lambda k: costs[k])
+        cn, cf = costs[near], costs[far]
+        if may_win[near] and cf >= s.ratio * cn and cf >= cn + s.margin:
+            return near
+        return None
+
+    def _votes(
+        self, hps: list[F64], sizes: list[float], pose: PoseObservation | None, aspect: float
+    ) -> list[str | None]:
+        if pose is None:
+            return [None] * len(hps)
+        judged = [self._pose_costs(hp, size, pose, aspect) for hp, size in zip(hps, sizes, strict=True)]
+        costs = [c for c, _ in judged]
+        votes = [self._decisive(c, w) for c, w in judged]
+        if len(hps) == 2:
+            a, b = votes
+            if a is not None and a == b:
+                # both want the same side: the nearer hand takes it, the other the remaining side
+                keep = 0 if costs[0][a] <= costs[1][a] else 1
+                votes[1 - keep] = _other(a)
+            elif a is not None and b is None:
+                votes[1] = _other(a)
+            elif b is not None and a is None:
+                votes[0] = _other(b)
+        return votes
+
+    def resolve(self, frame: TrackedFrame, *, aspect: float = 1.0) -> TrackedFrame:
+        """``frame`` with its hands relabelled (at most two, sorted Left first).
+
+        ``aspect`` is the processed image's width / height. Frames must come in time order.
+        """
+        s = self.settings
+        t = float(frame.t_ms)
+        if self._last_t is not None and t < self._last_t:
+            raise ConfigError(f"handedness: frame time went backwards ({t} ms after {self._last_t} ms)")
+        dt = 0.0 if self._last_t is None else t - self._last_t
+        self._last_t = t
+        self._tracks = [tr for tr in self._tracks if t - tr.last_t <= s.track_timeout_ms]
+        hands = sorted(frame.hands, key=lambda h: -h.score)[:2]
+        if not hands:
+            return frame if not frame.hands else dataclasses.replace(frame, hands=())
+        hps = [_xy(h.landmarks, aspect) for h in hands]
+        wrists = [hp[0] for hp in hps]
+        sizes = [_box_size(hp) for hp in hps]
+        matches = _match(wrists, sizes, self._tracks, s.track_distance)
+        votes = self._votes(hps, sizes, frame.pose, aspect)
+        alpha = 1.0 if s.label_tau_ms == 0.0 else 1.0 - math.exp(-dt / s.label_tau_ms)
+        new_tracks: list[_Track] = []
+        for h, hand in enumerate(hands):
+            signed = hand.score if hand.label == "Left" else -hand.score
+            m = matches[h]
+            vote = votes[h]
+            if m is None:
+                side = vote or ("Left" if signed >= 0 else "Right")
+                ev = (1.0 if side == "Left" else -1.0) if vote else signed
+                tr = _Track(side, wrists[h], sizes[h], ev, t)
+            else:
+                tr = self._tracks[m]
+                tr.wrist, tr.size, tr.last_t = wrists[h], sizes[h], t
+                if vote is not None:
+                    if vote == tr.side:
+                        tr.disagree = 0
+                    else:
+                        tr.disagree += 1
+                        if tr.disagree >= s.switch_frames:
+                            tr.side, tr.disagree = vote, 0
+                    if vote == tr.side:
+                        tr.evidence = 1.0 if vote == "Left" else -1.0
+                else:
+                    tr.disagree = 0
+                    tr.evidence += alpha * (signed - tr.evidence)
+                    if tr.side == "Left" and tr.evidence < -s.label_hysteresis:
+                        tr.side = "Right"
+                    elif tr.side == "Right" and tr.evidence > s.label_hysteresis:
+                        tr.side = "Left"
+            new_tracks.append(tr)
+        if len(new_tracks) == 2 and new_tracks[0].side == new_tracks[1].side:
+            side = new_tracks[0].side
+            sign = 1.0 if side == "Left" else -1.0
+            claims = [
+                (2.0 if votes[i] == side else 0.0) + sign * tr.evidence for i, tr in enumerate(new_tracks)
+            ]
+            loser = new_tracks[0] if claims[0] < claims[1] else new_tracks[1]
+            loser.side = _other(side)
+            loser.evidence = -sign * abs(loser.evidence)
+            loser.disagree = 0
+        kept = [tr for i, tr in enumerate(self._tracks) if i not in matches]
+        self._tracks = new_tracks + kept
+        out = [
+            h if h.label == tr.side else HandObservation(tr.side, h.score, h.landmarks, h.world)
+            for tr, h in zip(new_tracks, hands, strict=True)
+        ]
+        if len(out) == 2 and out[0].label == "Right":
+            out.reverse()
+        f = frame
+        return TrackedFrame(f.index, f.t_ms, f.pose, f.face, tuple(out), f.status, f.result_ms)
+
+
+def _other(side: str) -> str:
+    return "Right" if side == "Left" else "Left"
+
+
+def count_label_flips(
+    frames: Iterable[TrackedFrame],
+    *,
+    aspect: float = 1.0,
+    track_distance: float = 1.5,
+    track_timeout_ms: float = 500.0,
+) -> int:
+    """How often a hand that stays in view changes its label between frames.
+
+    Hands are followed by wrist distance (the same identity rule as the resolver), so a flip is a
+    label change of one physical hand, and a swap of two hands counts twice.
+    """
+    tracks: list[_Track] = []
+    flips = 0
+    for f in frames:
+        t = float(f.t_ms)
+        tracks = [tr for tr in tracks if t - tr.last_t <= track_timeout_ms]
+        hands = sorted(f.hands, key=lambda h: -h.score)[:2]
+        wrists = [_xy(h.landmarks[0], aspect) for h in hands]
+        sizes = [hand_size(h, aspect) for h in hands]
+        matches = _match(wrists, sizes, tracks, track_distance)
+        new: list[_Track] = []
+        for h, hand in enumerate(hands):
+            m = matches[h]
+            if m is not None and tracks[m].side != hand.label:
+                flips += 1
+            new.append(_Track(hand.label, wrists[h], sizes[h], 0.0, t))
+        tracks = new + [tr for i, tr in enumerate(tracks) if i not in matches]
+    return flips
