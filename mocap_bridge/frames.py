@@ -30,6 +30,8 @@ __all__ = [
     "MP_BLENDSHAPE_NAMES",
     "ARKit",
     "FaceObservation",
+    "Gesture",
+    "GestureEvent",
     "HandObservation",
     "HumanBone",
     "Part",
@@ -286,6 +288,34 @@ class TrackedFrame:
         return None
 
 
+class Gesture(enum.IntEnum):
+    """MediaPipe Gesture Recognizer's canned classes; the value is the canned index."""
+
+    None_ = 0
+    Closed_Fist = 1
+    Open_Palm = 2
+    Pointing_Up = 3
+    Thumb_Down = 4
+    Thumb_Up = 5
+    Victory = 6
+    ILoveYou = 7
+
+    @property
+    def label(self) -> str:
+        """MediaPipe's category name (``"None"`` for :attr:`None_`)."""
+        return "None" if self is Gesture.None_ else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class GestureEvent:
+    """A reported gesture of one hand: what reaches the outputs."""
+
+    label: Gesture
+    score: float  #: the classifier's score in the latest frame that showed it (0..1)
+    hand: str  #: "Left" | "Right" (anatomical, the frames' policy)
+    since_ms: float  #: capture time (ms) at which this gesture was first seen in its run
+
+
 @dataclass(frozen=True, slots=True)
 class TargetBones:
     """The frame's bones for one target rig (``[retarget] bone_map``), ready for the WebSocket and
@@ -341,6 +371,8 @@ class RigFrame:
     extras: dict[str, float] = field(default_factory=dict)
     #: the bones renamed and converted for ``[retarget] bone_map`` (None: not computed)
     target: TargetBones | None = None
+    #: the gesture each hand (left, right) holds, once it has held long enough (solve/gestures.py)
+    gestures: tuple[GestureEvent | None, GestureEvent | None] = (None, None)
 
     @property
     def overall_state(self) -> Tracking:

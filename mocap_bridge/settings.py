@@ -34,6 +34,7 @@ __all__ = [
     "CaptureSettings",
     "FaceSettings",
     "GatingSettings",
+    "GesturesSettings",
     "HandsSettings",
     "HeadSettings",
     "LiveLinkSettings",
@@ -235,6 +236,22 @@ class FaceSettings:
     eye_yaw_range_deg: float = _opt(30.0, "gaze yaw at eyeLookIn/Out = 1 (degrees)", lo=0.0, hi=90.0)
     eye_pitch_range_deg: float = _opt(25.0, "gaze pitch at eyeLookUp/Down = 1 (degrees)", lo=0.0, hi=90.0)
     jaw_open_deg: float = _opt(25.0, "Jaw bone rotation at jawOpen = 1 (degrees)", lo=0.0, hi=90.0)
+    blink_threshold: float = _opt(
+        0.0, "eyeBlink at which the eye starts to close in the output", lo=0.0, hi=0.95
+    )
+    blink_full: float = _opt(1.0, "eyeBlink at which the eye is shut in the output", lo=0.05, hi=1.0)
+    blink_curve: float = _opt(
+        1.0, "response exponent of the blink between the two (1 = linear)", lo=0.05, hi=20.0
+    )
+    wink: bool = _opt(False, "with linked blinks: let one eye close alone when they differ by wink_margin")
+    wink_margin: float = _opt(0.3, "blink difference that makes a wink", lo=0.0, hi=1.0)
+    gaze_hold: bool = _opt(
+        True, "hold the gaze while an eye is closed, so a blink is not read as looking down"
+    )
+    gaze_hold_blink: float = _opt(0.45, "blink value from which the gaze is held", lo=0.01, hi=1.0)
+    gaze_source: Literal["blendshapes", "iris"] = _opt(
+        "blendshapes", "gaze from eyeLook* or the iris landmarks"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +277,28 @@ class HandsSettings:
     """``[hands]``: fingers and wrists from the hand landmarker."""
 
     enabled: bool = _opt(True, "solve the hands")
+    handedness: Literal["pose", "mediapipe"] = _opt(
+        "pose", "pose: each hand goes to the nearest pose wrist; mediapipe: its label, smoothed"
+    )
+    border_margin: float = _opt(
+        0.02, "a hand this near an image edge (fraction) is held, then eased", lo=0.0, hi=0.49
+    )
+    entry_frames: int = _opt(3, "frames a new hand must be seen before it drives the rig", lo=1, hi=120)
+
+
+@dataclass(frozen=True, slots=True)
+class GesturesSettings:
+    """``[gestures]``: the eight canned hand gestures, per hand (docs/gestures.md)."""
+
+    enabled: bool = _opt(True, "classify gestures from the hand landmarks")
+    hold_ms: float = _opt(
+        150.0, "a new gesture must hold this long before it is reported", lo=0.0, hi=10_000.0
+    )
+    dropout_ms: float = _opt(250.0, "a reported gesture survives a dropout this long", lo=0.0, hi=10_000.0)
+    min_score: float = _opt(0.5, "a gesture is reported only from this score", lo=0.01, hi=1.0)
+    expressions: tuple[tuple[str, str], ...] = _opt(
+        (("Victory", "Joy"),), "VMC: gesture = expression clip sent at 1.0 while it holds"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +326,7 @@ class Settings:
     head: HeadSettings = field(default_factory=HeadSettings)
     body: BodySettings = field(default_factory=BodySettings)
     hands: HandsSettings = field(default_factory=HandsSettings)
+    gestures: GesturesSettings = field(default_factory=GesturesSettings)
     retarget: RetargetSettings = field(default_factory=RetargetSettings)
 
     @property
@@ -347,6 +387,9 @@ def _value(kind: Any, value: Any, default: Any, where: str, meta: Mapping[str, A
         return _one_euro(value, default, where)
     if origin is tuple:
         args = typing.get_args(kind)
+        if isinstance(value, Mapping) and len(args) == 2 and typing.get_args(args[0]) == (str, str):
+            # a [table] of name = name, kept in order as pairs
+            return tuple(_value(args[0], item, None, where, meta) for item in value.items())
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
@@ -402,6 +445,18 @@ def _check(s: Settings, origin: Mapping[tuple[str, str], str]) -> None:
             parse_endpoint(
                 value, f"{origin.get(('remote', key), 'settings')}: [remote] {key}", allow_port_zero=True
             )
+    from .frames import Gesture
+
+    canned = {g.label for g in Gesture}
+    for name, clip in s.gestures.expressions:
+        if name not in canned or not clip:
+            where = origin.get(("gestures", "expressions"), "settings")
+            raise ConfigError(
+                f"{where}: [gestures] expressions: {name!r} is not one of {', '.join(sorted(canned))}"
+            )
+    if s.face.blink_threshold >= s.face.blink_full:
+        where = origin.get(("face", "blink_threshold"), "settings")
+        raise ConfigError(f"{where}: [face] blink_threshold must be below blink_full")
     ll = s.livelink
     for key, text in (("subject", ll.subject), ("device_id", ll.device_id)):
         raw = text.encode("utf-8")

@@ -247,6 +247,7 @@ def build_sinks(settings: Settings, *, stream_rate_hz: float, wall_clock_offset_
                 perfect_sync=vmc.perfect_sync,
                 perfect_sync_case=vmc.perfect_sync_case,
                 max_datagram=vmc.max_datagram,
+                gesture_expressions=settings.gestures.expressions if settings.gestures.enabled else (),
             )
             sinks.append(VmcSink(vmc_enc, UdpTransport("vmc", [(t.host, t.port) for t in vmc.targets])))
         rig = Retargeter(resolve_bone_map(settings.retarget.bone_map, settings.retarget.extra_maps))

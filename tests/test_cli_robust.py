@@ -192,9 +192,12 @@ def test_bad_recording_headers(
 
 def test_a_5000_character_source() -> None:
     proc = cli("run", "--source", "s" * 5000, *QUIET_OUTPUTS)
+    assert_one_line_error(proc, "--source: [capture] source: longer than 4096 characters")
+    assert len(proc.stderr) < 400
+    proc = cli("run", "--source", "s" * 4000, *QUIET_OUTPUTS)  # a valid setting, but no such file
     assert_one_line_error(proc, "File name too long")
     assert len(proc.stderr) < 400
-    proc = cli("run", "--source", "s" * 5000 + ".jsonl", *QUIET_OUTPUTS)
+    proc = cli("run", "--source", "s" * 4000 + ".jsonl", *QUIET_OUTPUTS)
     assert_one_line_error(proc, "cannot open recording")
 
 

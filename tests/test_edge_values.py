@@ -153,8 +153,8 @@ BAD_VALUES = {
 def test_one_bad_value_in_a_recording_drops_that_part_for_that_frame_only(
     talking: Path, tmp_path: Path, case: str
 ) -> None:
-    from mocap_bridge.solve.rig import RigSolver
     from mocap_bridge.settings import Settings
+    from mocap_bridge.solve.rig import RigSolver
 
     key, value, part = BAD_VALUES[case]
     good = list(RecordingReader(talking).frames())
@@ -213,8 +213,8 @@ def test_timeline_makes_stamps_strictly_increasing_and_keeps_spacing() -> None:
 
 
 def test_identical_t_ms_on_every_frame_does_not_freeze_the_head(talking: Path, tmp_path: Path) -> None:
-    from mocap_bridge.solve.rig import RigSolver
     from mocap_bridge.settings import Settings
+    from mocap_bridge.solve.rig import RigSolver
 
     lines = talking.read_bytes().splitlines()
     same = [lines[0]] + [orjson.dumps({**orjson.loads(x), "t_ms": 1000}) for x in lines[1:]]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import media
 from handmedia import clip_aspect, track_clip
+from mocap_bridge.solve.settings import SolveSettings
 
 from mocap_bridge.capture.sources import open_source
 from mocap_bridge.errors import ConfigError
@@ -29,7 +30,6 @@ from mocap_bridge.solve.eyes import (
 )
 from mocap_bridge.solve.face import arkit_from_mediapipe
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.solve.settings import SolveSettings
 from mocap_bridge.tracking.landmarkers import Landmarkers, TrackerSettings
 from mocap_bridge.tracking.offline import resolve_model_paths
 

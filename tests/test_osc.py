@@ -12,7 +12,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from rigframes import rig_frame
 
 from mocap_bridge.errors import ProtocolError
-from mocap_bridge.frames import ARKIT_NAMES, RigFrame, Tracking
+from mocap_bridge.frames import ARKIT_NAMES, Gesture, GestureEvent, RigFrame, Tracking
 from mocap_bridge.protocols._state import overall_state
 from mocap_bridge.protocols.osc import OscEncoder
 from mocap_bridge.protocols.osc_wire import (
@@ -113,6 +113,17 @@ def test_golden_frame_both_ways() -> None:
     blends = [m for m in msgs if m.address.startswith("/mocap/face/blendshape/")]
     assert [m.address.rsplit("/", 1)[1] for m in blends] == list(ARKIT_NAMES)
     assert [m.args[0] for m in blends] == frame.blendshapes.tolist()
+    gestures = {m.address: m.args for m in msgs if m.address.startswith("/mocap/gesture/")}
+    assert gestures == {"/mocap/gesture/left": (0, 0.0), "/mocap/gesture/right": (0, 0.0)}  # none held
+
+
+def test_gestures_are_sent_as_the_canned_index_and_score() -> None:
+    frame = dataclasses.replace(
+        rig_frame(), gestures=(None, GestureEvent(Gesture.Thumb_Up, 0.75, "Right", 1000.0))
+    )
+    msgs = {m.address: m for m in messages(OscEncoder().encode(frame))}
+    assert msgs["/mocap/gesture/right"].args == (5, 0.75) and msgs["/mocap/gesture/right"].typetags == "if"
+    assert msgs["/mocap/gesture/left"].args == (0, 0.0)
 
 
 def test_every_datagram_reads_with_python_osc_and_is_byte_identical() -> None:
@@ -181,6 +192,16 @@ def _reference_osc(frame: RigFrame, t_s: float, max_datagram: int) -> list[bytes
     els.append(el("/mocap/head/quat", *frame.head_rotation.tolist()))
     els.append(el("/mocap/head/ypr", *frame.head_ypr.tolist()))
     els.append(el("/mocap/head/pos", *frame.head_position.tolist()))
+    for side, ev in zip(("left", "right"), frame.gestures, strict=True):
+        els.append(el(f"/mocap/gesture/{side}", int(ev.label) if ev else 0, float(ev.score) if ev else 0.0))
+    if frame.target is not None:
+        t = frame.target
+        els.append(el("/mocap/rig/hips", *t.hips_position.tolist()))
+        els += [
+            el(f"/mocap/rig/bone/{n}", *q)
+            for n, q, ok in zip(t.names, t.rotations.tolist(), t.valid, strict=True)
+            if ok
+        ]
     if tracked.pose is not None:
         els += [el(f"/mocap/pose/world/{i}", *p) for i, p in enumerate(tracked.pose.world.tolist())]
         els += [el(f"/mocap/pose/image/{i}", *p[:4])

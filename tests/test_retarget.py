@@ -106,6 +106,7 @@ def test_every_shipped_map_declares_a_convention() -> None:
         "unity",
         "vrm0",
         "vrm1",
+        "vroid",
         "rigify",
         "mixamo",
         "unreal_mannequin",

@@ -18,6 +18,7 @@ from mocap_bridge.errors import ProtocolError
 from mocap_bridge.frames import (
     ARKIT_NAMES,
     HUMAN_BONE_NAMES,
+    GestureEvent,
     HandObservation,
     HumanBone,
     RigFrame,
@@ -191,6 +192,19 @@ def _reference_message(frame: RigFrame, t_send: float, offset: float, channels: 
             },
         },
     }
+
+    def gesture(ev: GestureEvent | None) -> dict[str, Any] | None:
+        if ev is None:
+            return None
+        return {"label": ev.label.label, "index": int(ev.label), "score": ev.score, "since_ms": ev.since_ms}
+
+    parts["gestures"] = {"left": gesture(frame.gestures[0]), "right": gesture(frame.gestures[1])}
+    if frame.target is not None:
+        t = frame.target
+        parts["rig"]["hips_position"] = t.hips_position
+        parts["rig"]["present"] = bool(t.valid.any())
+        rows = zip(t.names, t.rotations, t.valid, strict=True)
+        parts["rig"]["bones"] = {n: q.tolist() for n, q, ok in rows if ok}
     if tracked.pose is not None:
         parts["pose"]["landmarks"] = arr(tracked.pose.landmarks)
         parts["pose"]["world"] = arr(tracked.pose.world)

@@ -15,6 +15,10 @@ address                                 tags      content
 ``/mocap/head/quat``                    ``ffff``  x, y, z, w (internal frame, vs neutral)
 ``/mocap/head/ypr``                     ``fff``   yaw, pitch, roll (radians, Live Link signs)
 ``/mocap/head/pos``                     ``fff``   metres vs neutral (internal frame)
+``/mocap/gesture/<left|right>``         ``if``    the hand's gesture: canned class index (0 None,
+                                                  1 Closed_Fist, 2 Open_Palm, 3 Pointing_Up,
+                                                  4 Thumb_Down, 5 Thumb_Up, 6 Victory, 7 ILoveYou),
+                                                  score (0 when none)
 ``/mocap/rig/hips``                     ``fff``   hips position, the bone map's axes and units
 ``/mocap/rig/bone/<name>``              ``ffff``  ×driven bones: the bone map's names, rotations
                                                   x, y, z, w in its convention (solve/retarget.py)
@@ -63,6 +67,7 @@ class OscEncoder:
         "_bone",
         "_eyes",
         "_frame",
+        "_gesture",
         "_hand",
         "_hand_score",
         "_head_pos",
@@ -92,6 +97,7 @@ class OscEncoder:
         self._hand = {
             s: [Template(f"/mocap/hand/{s}/{i}", "fff") for i in range(_HAND_POINTS)] for s, _ in _SIDES
         }
+        self._gesture = [Template(f"/mocap/gesture/{side}", "if") for side, _ in _SIDES]
         self._hips = Template("/mocap/rig/hips", "fff")
         self._bone = [Template(f"/mocap/rig/bone/{n}", "ffff") for n in bone_names]
         largest = max(t.size for t in [*self._blend, *self._bone])
@@ -113,7 +119,7 @@ class OscEncoder:
         if layout is None:
             pose, left, right, bones = key
             tpls = [self._frame, self._state, *self._blend, self._eyes]
-            tpls += [self._head_quat, self._head_ypr, self._head_pos]
+            tpls += [self._head_quat, self._head_ypr, self._head_pos, *self._gesture]
             if bones:
                 driven = np.flatnonzero(np.frombuffer(bones, dtype=np.bool_)).tolist()
                 tpls += [self._hips, *(self._bone[b] for b in driven)]
@@ -155,6 +161,8 @@ class OscEncoder:
             frame.head_ypr,
             frame.head_position,
         ]
+        gestures = [(ev.score if ev is not None else 0.0,) for ev in frame.gestures]
+        parts += gestures
         if target is not None:
             parts += (target.hips_position, target.rotations[target.valid].reshape(-1))
         if pose is not None:
@@ -173,8 +181,16 @@ class OscEncoder:
             raise ProtocolError(f"frame {frame.index}: non-finite OSC value")
         plan.write_floats(slots, fl)
         plan.write_floats(t_slot, (frame.t_ms - self._t0_ms) / 1000.0)
-        plan.write_ints(plan.int_slots, (frame.index, overall_state(frame), frame.face_state,
-                                         frame.body_state, *frame.hand_states))  # fmt: skip
+        kinds = [int(ev.label) if ev is not None else 0 for ev in frame.gestures]
+        ints = (
+            frame.index,
+            overall_state(frame),
+            frame.face_state,
+            frame.body_state,
+            *frame.hand_states,
+            *kinds,
+        )
+        plan.write_ints(plan.int_slots, ints)
         return plan.datagrams()
 
 

@@ -37,6 +37,7 @@ Expression maps (``retarget_maps/arkit_to_vrm0.toml``) are data, validated once 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -46,10 +47,10 @@ import numpy.typing as npt
 
 from ..coords import POSITION_TO_UNITY, QUATERNION_TO_UNITY
 from ..errors import ConfigError, ProtocolError
-from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, RigFrame, Tracking
+from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, Gesture, RigFrame, Tracking
 from ..resources import read_toml
 from ._state import overall_state
-from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template
+from .osc_wire import MAX_UDP_PAYLOAD, FramePlan, Template, pack_elements, pad_string
 
 __all__ = [
     "EXPRESSION_MAP_FORMAT",
@@ -257,6 +258,9 @@ class VmcEncoder:
 
     __slots__ = (
         "_apply",
+        "_gesture_clip",
+        "_held",
+        "_n_mapped",
         "_blend_tpl",
         "_bone_tpl",
         "_expressions",
@@ -278,12 +282,25 @@ class VmcEncoder:
         perfect_sync: bool = False,
         perfect_sync_case: Literal["lowerCamel", "PascalCase"] = "lowerCamel",
         max_datagram: int = 1200,
+        gesture_expressions: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """``gesture_expressions``: (canned gesture label, clip name) pairs; the clip is sent at 1.0
+        while either hand holds that gesture (a clip not otherwise sent is added to the names)."""
         names: list[str] = list(expressions.names) if expressions is not None else []
         if perfect_sync:
             names += perfect_sync_names(perfect_sync_case)
         if len(set(names)) != len(names):
             raise ProtocolError("VMC blendshape names collide (VRM0 map vs perfect sync)")
+        self._n_mapped = len(names)
+        labels = {g.label: g for g in Gesture}
+        self._gesture_clip: dict[Gesture, int] = {}
+        for label, clip in gesture_expressions:
+            if label not in labels:
+                raise ProtocolError(f"unknown gesture {label!r} in the gesture expression map")
+            if clip not in names:
+                names.append(clip)
+            self._gesture_clip[labels[label]] = names.index(clip)
+        self._held: dict[str, Gesture] = {}  # hand -> gesture reported by the last /VMC/Ext/Key
         self._names = tuple(names)
         self._expressions = expressions
         self._perfect_sync = perfect_sync
@@ -357,7 +374,15 @@ class VmcEncoder:
             parts.append(self._expressions.wire_values(frame.blendshapes))
         if self._perfect_sync:
             parts.append(frame.blendshapes)
+        extra = len(self._names) - self._n_mapped
+        if extra:
+            parts.append(np.zeros(extra))
         fl = np.concatenate(parts, dtype=np.float64)
+        if self._gesture_clip:
+            base = len(fl) - len(self._names)  # the blend values are last
+            for ev in frame.gestures:
+                if ev is not None and ev.label in self._gesture_clip:
+                    fl[base + self._gesture_clip[ev.label]] = 1.0
         if len(fl) != layout.n_source:
             raise ProtocolError(f"frame {frame.index}: {len(fl)} VMC values, expected "
                                 f"{layout.n_source} (55 bones)")  # fmt: skip
@@ -373,7 +398,30 @@ class VmcEncoder:
         if ok is not layout.ok:
             plan.write_ints(plan.int_slots, self._ok_ints[ok])
             layout.ok = ok
-        return plan.datagrams()
+        return plan.datagrams() + self._key_events(frame)
+
+    def _key_events(self, frame: RigFrame) -> list[bytes]:
+        """``/VMC/Ext/Key`` (``,isi``: 1 pressed / 0 released, name, key code) when a hand's
+        gesture starts or ends: name ``"<Left|Right>_<Gesture>"``, key code the canned index."""
+        elements = []
+        for side, ev in zip(("Left", "Right"), frame.gestures, strict=True):
+            now = ev.label if ev is not None and ev.label is not Gesture.None_ else None
+            before = self._held.get(side)
+            if now is before:
+                continue
+            if before is not None:
+                elements.append(_key_element(0, f"{side}_{before.name}", int(before)))
+                del self._held[side]
+            if now is not None:
+                elements.append(_key_element(1, f"{side}_{now.name}", int(now)))
+                self._held[side] = now
+        return pack_elements(elements, self.max_datagram) if elements else []
+
+
+def _key_element(active: int, name: str, code: int) -> bytes:
+    body = pad_string("/VMC/Ext/Key") + pad_string(",isi") + struct.pack(">i", active) + pad_string(name)
+    body += struct.pack(">i", code)
+    return struct.pack(">i", len(body)) + body
 
 
 class _Layout:

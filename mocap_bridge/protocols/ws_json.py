@@ -36,7 +36,7 @@ import orjson
 
 from ..coords import POSITION_TO_UNITY, QUATERNION_TO_UNITY
 from ..errors import ProtocolError
-from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, HandObservation, RigFrame, Tracking
+from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, GestureEvent, HandObservation, RigFrame, Tracking
 from ._state import overall_state
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
 #: ``"schema"`` value of every message; bump the ``/1`` on incompatible changes.
 SCHEMA_ID = "mocap_bridge.frame/1"
 #: Channels a client may pick with ``?channels=``; all of them by default.
-CHANNELS: tuple[str, ...] = ("face", "head", "pose", "hands", "rig")
+CHANNELS: tuple[str, ...] = ("face", "head", "pose", "hands", "rig", "gestures")
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 _STATE = {Tracking.LOST: "lost", Tracking.PARTIAL: "partial", Tracking.OK: "ok"}
@@ -226,6 +226,20 @@ class FramePayload:
             {"left": _hand(left, tracked.hand("Left")), "right": _hand(right, tracked.hand("Right"))}
         )
 
+    def _gestures(self) -> bytes:
+        def one(ev: GestureEvent | None) -> dict[str, Any] | None:
+            if ev is None:
+                return None
+            return {
+                "label": ev.label.label,
+                "index": int(ev.label),
+                "score": ev.score,
+                "since_ms": ev.since_ms,
+            }
+
+        left, right = self._frame.gestures
+        return orjson.dumps({"left": one(left), "right": one(right)})
+
     def _rig(self) -> bytes:
         f = self._frame
         target = f.target
@@ -274,6 +288,7 @@ _BUILDERS: dict[str, Callable[[FramePayload], bytes]] = {
     "pose": FramePayload._pose,
     "hands": FramePayload._hands,
     "rig": FramePayload._rig,
+    "gestures": FramePayload._gestures,
 }
 
 

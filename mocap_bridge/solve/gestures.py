@@ -33,14 +33,13 @@ class). Pure: numpy only, no clock.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError
-from ..frames import HandObservation
+from ..frames import Gesture, GestureEvent, HandObservation
 
 __all__ = [
     "PATTERNS",
@@ -55,24 +54,6 @@ __all__ = [
 ]
 
 F64 = npt.NDArray[np.float64]
-
-
-class Gesture(enum.IntEnum):
-    """MediaPipe Gesture Recognizer's canned classes; the value is the canned index."""
-
-    None_ = 0
-    Closed_Fist = 1
-    Open_Palm = 2
-    Pointing_Up = 3
-    Thumb_Down = 4
-    Thumb_Up = 5
-    Victory = 6
-    ILoveYou = 7
-
-    @property
-    def label(self) -> str:
-        """MediaPipe's category name (``"None"`` for :attr:`None_`)."""
-        return "None" if self is Gesture.None_ else self.name
 
 
 #: Finger chains (wrist first) in landmark indices: thumb, index, middle, ring, little.
@@ -235,16 +216,6 @@ def classify(
     if scores[best] < s.min_score:
         return Gesture.None_, scores[Gesture.None_]
     return Gesture(best), scores[best]
-
-
-@dataclass(frozen=True, slots=True)
-class GestureEvent:
-    """A reported gesture of one hand: what reaches the outputs."""
-
-    label: Gesture
-    score: float  #: the classifier's score in the latest frame that showed it (0..1)
-    hand: str  #: "Left" | "Right" (anatomical, the frames' policy)
-    since_ms: float  #: capture time (ms) at which this gesture was first seen in its run
 
 
 class GestureTracker:

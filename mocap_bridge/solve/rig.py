@@ -32,16 +32,19 @@ the same algorithm lives in the tests (tests/reference_solve.py) as the oracle o
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from ..avatar import GENERIC, load_avatar
 from ..filters.gating import Gate, part_state
+from ..filters.hand_entry import HandEntryGate, HandEntrySettings
 from ..filters.one_euro import OneEuroFilter, OneEuroParams, RotationOneEuro
 from ..frames import (
     ARKit,
     FaceObservation,
+    GestureEvent,
     HandObservation,
     HumanBone,
     PoseObservation,
@@ -52,7 +55,10 @@ from ..frames import (
 from ..settings import Settings
 from .body import N_BONES, BodySolver
 from .calibration import CalibrationProfile, load_calibration
-from .face import FaceSolver
+from .eyes import EyeSettings, EyeSolver
+from .face import FaceSolver, arkit_from_mediapipe
+from .gestures import GestureSettings, GestureTracker
+from .handedness import HandednessResolver
 from .hands import FINGER_BONES, HandSolver
 from .head import head_from_matrix, ypr_from_quat
 from .maps import BoneMap, load_bone_map, resolve_bone_map
@@ -149,14 +155,39 @@ class RigSolver:
         self.bone_map: BoneMap = resolve_bone_map(settings.retarget.bone_map, settings.retarget.extra_maps)
         self.extra_maps = tuple(load_bone_map(p) for p in settings.retarget.extra_maps)
         self.retarget = Retargeter(self.bone_map)
+        link = fs.link_blinks if fs.link_blinks != "off" else prof.link_blinks
+        # Linked blinks that may wink are linked by the eyes (solve/eyes.py), before the face solve.
+        self._wink = fs.wink and link != "off"
         self._face = FaceSolver(
             neutral=prof.neutral, gain=prof.gain, offset=prof.offset, curve=prof.curve,
             clamp_min=prof.clamp_min, clamp_max=prof.clamp_max,
             swap_lr=prof.swap_lr or fs.swap_lr,
-            link_blinks=fs.link_blinks if fs.link_blinks != "off" else prof.link_blinks,
+            link_blinks="off" if self._wink else link,
             link_gaze=prof.link_gaze or fs.link_gaze, eye_gaze=prof.eye_gaze,
             eye_yaw_range_deg=fs.eye_yaw_range_deg, eye_pitch_range_deg=fs.eye_pitch_range_deg,
         )  # fmt: skip
+        hs, gs = settings.hands, settings.gestures
+        self._handedness = HandednessResolver() if hs.handedness == "pose" else None
+        self._entry = HandEntryGate(
+            HandEntrySettings(border_margin=hs.border_margin, entry_frames=hs.entry_frames)
+        )
+        gesture_settings = GestureSettings(
+            hold_ms=gs.hold_ms, dropout_ms=gs.dropout_ms, min_score=gs.min_score
+        )
+        self._gestures = GestureTracker(gesture_settings) if gs.enabled and hs.enabled else None
+        eyes = EyeSettings(
+            blink_threshold=fs.blink_threshold,
+            blink_full=fs.blink_full,
+            blink_curve=fs.blink_curve,
+            link_blinks=self._wink,
+            wink=self._wink,
+            wink_margin=fs.wink_margin,
+            gaze_hold_blink=fs.gaze_hold_blink if fs.gaze_hold else 1.0,
+            gaze_source=fs.gaze_source,
+            yaw_range_deg=fs.eye_yaw_range_deg,
+            pitch_range_deg=fs.eye_pitch_range_deg,
+        )
+        self._eyes = EyeSolver(eyes) if fs.enabled else None
         self._neutral_r = to_matrix(prof.head_rotation)
         self._neutral_t = (
             prof.head_position
@@ -296,13 +327,17 @@ class RigSolver:
         """Filter, solve and gate one frame (``frame.t_ms`` is the only clock)."""
         s = self.settings
         t_ms = float(frame.t_ms)
+        frame = self._prepare(frame, t_ms)
         hands_in: tuple[HandObservation | None, HandObservation | None] = (
             frame.hand("Left"),
             frame.hand("Right"),
         )
+        entry = self._entry.valid({"Left": hands_in[0], "Right": hands_in[1]})
         hands_in = tuple(  # type: ignore[assignment]
-            h if h is not None and h.score >= self._hand_thr else None for h in hands_in
+            h if h is not None and h.score >= self._hand_thr and ok else None
+            for h, ok in zip(hands_in, entry, strict=True)
         )
+        gestures = self._gesture_events(hands_in, t_ms)
         tracked = self._filter_frame(frame, hands_in) if self._smooth else frame
         pose = tracked.pose if s.body.enabled else None
         face = tracked.face if (s.face.enabled or s.head.enabled) else None
@@ -436,4 +471,26 @@ class RigSolver:
             body_state=body_state,
             hand_states=(hand_states[0], hand_states[1]),
             target=self.retarget.apply(gr[1:], bone_valid, hips),
+            gestures=gestures,
         )
+
+    def _prepare(self, frame: TrackedFrame, t_ms: float) -> TrackedFrame:
+        """Sides from the body, and the eyes' blink and held gaze, before anything is smoothed."""
+        if self._handedness is not None and frame.hands:
+            frame = self._handedness.resolve(frame)
+        face = frame.face
+        if self._eyes is not None and face is not None:
+            state = self._eyes.update(arkit_from_mediapipe(face.blendshapes), t_ms, landmarks=face.landmarks)
+            face = FaceObservation(face.landmarks, state.apply_mediapipe(face.blendshapes), face.matrix)
+            frame = replace(frame, face=face)
+        elif self._eyes is not None:
+            self._eyes.reset()  # a new face starts with no held gaze
+        return frame
+
+    def _gesture_events(
+        self, hands: tuple[HandObservation | None, HandObservation | None], t_ms: float
+    ) -> tuple[GestureEvent | None, GestureEvent | None]:
+        if self._gestures is None:
+            return (None, None)
+        events = self._gestures.update({"Left": hands[0], "Right": hands[1]}, t_ms)
+        return (events["Left"], events["Right"])
