@@ -4,7 +4,9 @@ The frames are the source tracked once in VIDEO mode (the floor worker's recordi
 increasing timestamps so the filters and gates see a continuous stream. Each frame goes through
 the assembler (its three parts delivered), :class:`~mocap_bridge.solve.rig.RigSolver` and the Live
 Link, VMC, generic OSC and WebSocket JSON encoders, with a :func:`~mocap_bridge.clock.perf_ns`
-mark after each stage. ``benchmarks/compare.py`` runs a naive path through :func:`timed_path`.
+mark after each stage. Each frame's thread CPU time is taken too: on a busy machine the wall-clock
+p99 measures the other processes (this thread waiting for a core), the CPU time does not.
+``benchmarks/compare.py`` runs a naive path through :func:`timed_path`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..clock import perf_ns
+from ..clock import perf_ns, thread_cpu_ns
 from ..frames import Part, RigFrame, TrackedFrame
 from ..protocols.livelink import LiveLinkEncoder
 from ..protocols.osc import OscEncoder
@@ -50,10 +52,13 @@ class StageTimes:
 
     total: list[int] = field(default_factory=list)
     stages: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    cpu: list[int] = field(default_factory=list)  #: the calling thread's CPU time per frame
 
-    def add(self, marks: Sequence[int]) -> None:
+    def add(self, marks: Sequence[int], cpu_ns: int | None = None) -> None:
         if len(marks) != len(STAGES) + 1:
             return  # the assembler held the frame back (never here: all parts are delivered)
+        if cpu_ns is not None:
+            self.cpu.append(cpu_ns)
         self.total.append(marks[-1] - marks[0])
         for i, s in enumerate(STAGES):
             self.stages[s].append(marks[i + 1] - marks[i])
@@ -151,6 +156,10 @@ def overhead_summary(times: StageTimes, prefix: str = "overhead") -> dict[str, f
         f"{prefix}_p99_us": float(np.percentile(total, 99)),
         f"{prefix}_frames": float(total.size),
     }
+    if times.cpu:
+        cpu = np.asarray(times.cpu, dtype=float) / 1000.0
+        out[f"{prefix}_cpu_p50_us"] = float(np.percentile(cpu, 50))
+        out[f"{prefix}_cpu_p99_us"] = float(np.percentile(cpu, 99))
     for s in STAGES:
         out[f"{prefix}_{s}_p50_us"] = float(np.median(times.stages[s])) / 1000.0
     return out
@@ -166,7 +175,9 @@ def run_overhead(
     for k in range(passes):
         for j, f in enumerate(looped(frames, k)):
             marks: list[int] = []
+            c0 = thread_cpu_ns()
             path(f, marks)
+            cpu = thread_cpu_ns() - c0
             if k > 0 or j >= warmup:
-                times.add(marks)
+                times.add(marks, cpu)
     return times

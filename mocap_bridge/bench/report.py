@@ -50,6 +50,8 @@ REPORT_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 
 ROWS: tuple[tuple[str, str], ...] = (
+    ("load_avg_start", "load average (1 min) at start, this machine"),
+    ("load_avg_end", "load average (1 min) at end"),
     ("inference_floor_ms", "inference floor: pose + face + hands as used (CPU ms/frame)"),
     ("floor_pose_ms", "  pose landmarker alone (CPU ms/frame)"),
     ("floor_face_ms", "  face landmarker alone (CPU ms/frame)"),
@@ -70,6 +72,8 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("cold_start_s", "cold start: spawn → first datagram (s)"),
     ("overhead_p50_us", "overhead p50: merge + solve + encoders (µs/frame)"),
     ("overhead_p99_us", "overhead p99 (µs/frame)"),
+    ("overhead_cpu_p50_us", "  thread CPU time p50 (µs/frame)"),
+    ("overhead_cpu_p99_us", "  thread CPU time p99 (µs/frame)"),
     ("fanout_clients", "WebSocket clients (+1 stalled)"),
     ("fanout_min_client_hz", "slowest client, stalled present (Hz)"),
     ("fanout_min_client_hz_no_stall", "slowest client, no stalled (Hz)"),

@@ -54,6 +54,14 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}"
 
 
+def _load() -> float | None:
+    """The 1-minute load average: the figures mean little when other work fills the cores."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
 def _source_arg(source: str) -> str:
     """The source as a child process started elsewhere sees it."""
     path = Path(source).expanduser()
@@ -92,7 +100,12 @@ def run_bench(
     parts = parts_in_use(outputs_to(settings, 9))  # every output on, as the live run has them
     tracking = replace(settings.tracking, pose=parts[0], face=parts[1], hands=parts[2])
     paths = resolve_model_paths(tracking, models_dir=models_dir, offline=offline, say=say)
-    results: dict[str, Any] = {"quick": quick, "machine": _machine(), "source": source}
+    results: dict[str, Any] = {
+        "quick": quick,
+        "machine": _machine(),
+        "source": source,
+        "load_avg_start": _load(),
+    }
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mocap-bench-") as tmp:
         folder = Path(tmp)
@@ -157,6 +170,12 @@ def run_bench(
                 f"messages), frames looped for {lr.figures['captured']} frames; first 2 s excluded; "
                 f"{lr.figures['partial']} partial frames, {lr.figures['dropped']} dropped"
             )
+        if l30["complete_ratio"] < 0.95:
+            notes.append(
+                f"live 30 fps: only {l30['complete_ratio']:.0%} of frames complete: MediaPipe skipped "
+                "frames it could not keep up with, so CPU per submitted frame is less than the work of "
+                "a tracked frame (compare the load average: other processes had the cores)"
+            )
         notes.append(
             "CPU: process CPU time (all threads) of the live worker from frame 2 s to the last "
             "frame, / frames submitted; RSS: VmRSS at the end of each worker's frames "
@@ -208,6 +227,7 @@ def run_bench(
             "fan-out: clients in a subprocess (own asyncio loop); per-frame time = solve + JSON + broadcast"
         )
 
+    results["load_avg_end"] = _load()
     return _finish(results, notes, started, human, as_json)
 
 
