@@ -31,7 +31,7 @@ from ..settings import Settings, TrackingSettings
 from .clip import FrameFile
 from .memory import peak_rss_mb, rss_mb
 
-__all__ = ["FloorJob", "floor_summary", "hands_searched"]
+__all__ = ["FloorJob", "floor_summary", "hands_searched", "measure_floor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def _one_part(tracking: TrackingSettings, part: int, num_hands: int | None = Non
     return replace(tracking, **changes)
 
 
-def _run(job: FloorJob) -> dict[str, Any]:
+def measure_floor(job: FloorJob) -> dict[str, Any]:
     from ..recording import RecordingWriter
     from ..tracking.landmarkers import Landmarkers, hands_in_view
 
@@ -178,4 +178,4 @@ def _run(job: FloorJob) -> dict[str, Any]:
 if __name__ == "__main__":
     from .worker import worker_main
 
-    worker_main(_run)
+    worker_main(measure_floor)

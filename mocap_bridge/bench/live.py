@@ -33,7 +33,16 @@ from ..settings import Settings
 from .clip import FrameFile, FrameReader
 from .memory import peak_rss_mb, rss_mb
 
-__all__ = ["LiveJob", "LiveResult", "PacedLoop", "ProbeSink", "live_summary", "run_live"]
+__all__ = [
+    "LiveJob",
+    "LiveResult",
+    "PacedLoop",
+    "ProbeSink",
+    "live_summary",
+    "measure_live",
+    "outputs_to",
+    "run_live",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +176,7 @@ def live_summary(
     }
 
 
-def _run(job: LiveJob) -> dict[str, Any]:
+def measure_live(job: LiveJob) -> dict[str, Any]:
     from ..app import RunOptions, run_session
     from ..clock import wall_offset_ms
     from ..sinks import WebSocketSink, build_sinks
@@ -326,4 +335,4 @@ def run_live(
 if __name__ == "__main__":
     from .worker import worker_main
 
-    worker_main(_run)
+    worker_main(measure_live)
