@@ -81,12 +81,23 @@ def test_live_summary_counts_only_the_steady_state() -> None:
     complete = [i != 6 for i in indices]
     latencies = [100.0] * 4 + [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
     rss = [(0.0, 900.0), (0.5, 300.0), (0.8, 301.0), (1.0, 302.5)]
-    out = live_summary(indices=indices, complete=complete, latencies=latencies, warm=4, submitted=6,
-                       fps=10.0, cpu_window_s=0.12, rss=rss, warmup_s=0.4, seconds=1.0)  # fmt: skip
+    out = live_summary(
+        indices=indices,
+        complete=complete,
+        latencies=latencies,
+        warm=4,
+        submitted=6,
+        fps=10.0,
+        cpu_window_s=0.12,
+        wall_window_s=0.6,
+        rss=rss,
+        warmup_s=0.4,
+        seconds=1.0,
+    )
     assert out["complete_fps"] == pytest.approx(5 / 0.6) and out["out_fps"] == pytest.approx(10.0)
     assert out["complete_ratio"] == pytest.approx(5 / 6)
     assert out["latency_p50_ms"] == pytest.approx(35.0) and out["latency_p95_ms"] < 60.0
-    assert out["cpu_per_frame_ms"] == pytest.approx(20.0)
+    assert out["cpu_per_frame_ms"] == pytest.approx(20.0) and out["cpu_cores"] == pytest.approx(0.2)
     assert out["rss_mb"] == 302.5 and out["rss_growth_mb"] == pytest.approx(2.5)  # start-up peak skipped
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..clock import cpu_s
+from ..clock import cpu_s, monotonic_ms
 from ..frames import PartStatus, TrackedFrame
 from ..settings import Settings, TrackingSettings
 from .clip import FrameFile
@@ -124,6 +124,7 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
                 models={},
             )
         )
+        wall0, cpu0 = monotonic_ms(), cpu_s()
         for i in range(job.count):
             rgb = reader.read(i)
             t_ms = round(i * 1000.0 / job.frames.fps)
@@ -145,6 +146,8 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
                 )
             )
             writer.write(TrackedFrame(i, t_ms, pose, face, hands, status))  # type: ignore[arg-type]
+        # cores the pass got: the models run one at a time, so ~1 (or a little more) on an idle machine
+        cores = (cpu_s() - cpu0) / max(1e-9, (monotonic_ms() - wall0) / 1000.0)
         rss_floor, rss_peak = rss_mb(), peak_rss_mb()
     searched = [hands_searched(v, tracking, pose_on) if hands_on else 0 for v in in_view]
     hand_s: dict[int, list[float]] = {}
@@ -164,6 +167,7 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
     figures: dict[str, Any] = floor_summary(times[0], times[1], hand_s, searched)
     views = [v for v in in_view if v is not None]
     figures.update(
+        floor_cpu_cores=cores,
         rss_floor_mb=rss_floor,
         rss_floor_peak_mb=rss_peak,
         floor_pose_frames=sum(v is not None for v in in_view),

@@ -70,6 +70,7 @@ class PacedLoop:
         self.count = max(warm + 1, math.floor(seconds * fps))
         self.warm = warm
         self.cpu_warm = self.cpu_end = 0.0
+        self.wall_warm = self.wall_end = 0.0  # monotonic ms
         self.rss: list[tuple[float, float]] = []  # (monotonic s, MiB)
 
     def frames(self) -> Iterator[CapturedFrame]:
@@ -88,11 +89,11 @@ class PacedLoop:
                 self.rss.append((now / 1000.0, rss_mb()))
                 next_rss = now + 1000.0
             if i == self.warm:
-                self.cpu_warm = cpu_s()
+                self.cpu_warm, self.wall_warm = cpu_s(), now
             t = max(math.floor(now), last + 1)
             last = t
             yield CapturedFrame(i, t, rgb)
-        self.cpu_end = cpu_s()
+        self.cpu_end, self.wall_end = cpu_s(), monotonic_ms()
         self.rss.append((monotonic_ms() / 1000.0, rss_mb()))
 
     def close(self) -> None:
@@ -145,14 +146,16 @@ def live_summary(
     submitted: int,
     fps: float,
     cpu_window_s: float,
+    wall_window_s: float,
     rss: list[tuple[float, float]],
     warmup_s: float,
     seconds: float,
 ) -> dict[str, Any]:
     """Steady-state figures; frames with index < ``warm`` are excluded everywhere.
 
-    ``submitted``: frames released from ``warm`` on; ``cpu_window_s``: process CPU time from the
-    release of frame ``warm`` to after the last; ``rss``: (s, MiB) samples. RSS growth runs from the
+    ``submitted``: frames released from ``warm`` on; ``cpu_window_s`` / ``wall_window_s``: process
+    CPU time / wall time from the release of frame ``warm`` to after the last (their ratio is the
+    cores the process got); ``rss``: (s, MiB) samples. RSS growth runs from the
     first sample after max(warm-up, a quarter of the run) to the last (MediaPipe frees start-up
     buffers in the first seconds, which would hide growth).
     """
@@ -170,6 +173,7 @@ def live_summary(
         "latency_p50_ms": _percentile(lat, 50),
         "latency_p95_ms": _percentile(lat, 95),
         "cpu_per_frame_ms": cpu_window_s * 1e3 / submitted if submitted else None,
+        "cpu_cores": cpu_window_s / wall_window_s if wall_window_s > 0 else None,
         "rss_mb": after[-1],
         "rss_growth_mb": after[-1] - after[0],
         "rss_start_mb": after[0],
@@ -209,6 +213,7 @@ def measure_live(job: LiveJob) -> dict[str, Any]:
         submitted=max(0, stats.captured - warm),
         fps=job.fps,
         cpu_window_s=source.cpu_end - source.cpu_warm,
+        wall_window_s=(source.wall_end - source.wall_warm) / 1000.0,
         rss=source.rss,
         warmup_s=job.warmup_s,
         seconds=job.seconds,

@@ -151,6 +151,9 @@ def run_bench(
             results[f"tracking_latency_p50_ms_{fps}"] = fig["latency_p50_ms"]
             results[f"tracking_latency_p95_ms_{fps}"] = fig["latency_p95_ms"]
             results[f"tracking_partial_{fps}"] = fig["partial"]
+            results[f"tracking_cpu_cores_{fps}"] = fig["cpu_cores"]
+            if results.get("inference_floor_ms"):
+                results[f"tracking_cores_needed_{fps}"] = results["inference_floor_ms"] * fps / 1000.0
         results["tracking_deadline_ms"] = settings.tracking.deadline_ms
         results["tracking_seconds_30"], results["tracking_seconds_60"] = plan.live_30_s, plan.live_60_s
         results["cpu_per_frame_ms"] = l30["cpu_per_frame_ms"]
@@ -170,12 +173,15 @@ def run_bench(
                 f"messages), frames looped for {lr.figures['captured']} frames; first 2 s excluded; "
                 f"{lr.figures['partial']} partial frames, {lr.figures['dropped']} dropped"
             )
-        if l30["complete_ratio"] < 0.95:
-            notes.append(
-                f"live 30 fps: only {l30['complete_ratio']:.0%} of frames complete: MediaPipe skipped "
-                "frames it could not keep up with, so CPU per submitted frame is less than the work of "
-                "a tracked frame (compare the load average: other processes had the cores)"
-            )
+        for fps, fig in ((30, l30), (60, l60)):
+            if fig["complete_ratio"] < 0.95:
+                needed, got = results.get(f"tracking_cores_needed_{fps}"), fig["cpu_cores"]
+                notes.append(
+                    f"live {fps} fps: {fig['complete_ratio']:.0%} of frames complete: MediaPipe skipped "
+                    "frames it could not keep up with (CPU per submitted frame is then less than the "
+                    f"work of a tracked frame). The floor needs {needed or 0:.2f} cores at this rate; the "
+                    f"worker got {got or 0:.2f} (load average {_load() or 0:.1f} on {os.cpu_count()} cpus)"
+                )
         notes.append(
             "CPU: process CPU time (all threads) of the live worker from frame 2 s to the last "
             "frame, / frames submitted; RSS: VmRSS at the end of each worker's frames "
