@@ -52,7 +52,7 @@ class FrameReader:
     def read(self, i: int) -> np.ndarray:
         spec = self.spec
         out = np.empty((spec.height, spec.width, 3), dtype=np.uint8)
-        n = os.preadv(self._fd, [memoryview(out).cast("B")], (i % spec.count) * spec.frame_bytes)
+        n = os.preadv(self._fd, [out.data], (i % spec.count) * spec.frame_bytes)
         if n != spec.frame_bytes:
             raise CaptureError(f"{spec.path}: frame {i % spec.count} is truncated")
         return out
