@@ -143,6 +143,7 @@ def run_bench(
                 f"(deadline {settings.tracking.deadline_ms:g} ms)..."
             )
             live[fps] = run_live(frames, settings, paths, parts, folder, fps=fps, seconds=seconds)
+            results[f"load_avg_after_{fps:g}"] = _load()
         l30, l60 = live[30.0].figures, live[60.0].figures
         for fps, fig in ((30, l30), (60, l60)):
             results[f"tracking_complete_fps_{fps}"] = fig["complete_fps"]
@@ -180,7 +181,8 @@ def run_bench(
                     f"live {fps} fps: {fig['complete_ratio']:.0%} of frames complete: MediaPipe skipped "
                     "frames it could not keep up with (CPU per submitted frame is then less than the "
                     f"work of a tracked frame). The floor needs {needed or 0:.2f} cores at this rate; the "
-                    f"worker got {got or 0:.2f} (load average {_load() or 0:.1f} on {os.cpu_count()} cpus)"
+                    f"worker got {got or 0:.2f} (load average {results[f'load_avg_after_{fps}'] or 0:.1f} "
+                    f"on {os.cpu_count()} cpus at its end)"
                 )
         notes.append(
             "CPU: process CPU time (all threads) of the live worker from frame 2 s to the last "
