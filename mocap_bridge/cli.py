@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="one JSON object on stdout")
     bench.add_argument("--quick", action="store_true", help="shorter runs (about a minute)")
     bench.add_argument("--clients", type=_positive_int, default=50, help="WebSocket clients for fan-out")
+    bench.add_argument("--source", default="demo", help="a video, an image or 'demo' (default: the demo)")
     _add_config_args(bench)
 
     blender = sub.add_parser("blender", help="the Blender receiver add-on (docs/blender.md)")
@@ -441,6 +442,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         clients=args.clients,
         models_dir=args.models,
         offline=args.offline,
+        source=args.source,
     )
 
 

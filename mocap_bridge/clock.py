@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["monotonic_ms", "utc_offset_s", "wall_ms", "wall_offset_ms"]
+__all__ = ["cpu_s", "monotonic_ms", "perf_ns", "thread_cpu_ns", "utc_offset_s", "wall_ms", "wall_offset_ms"]
 
 
 def monotonic_ms() -> float:
@@ -25,3 +25,18 @@ def wall_ms() -> float:
 def utc_offset_s() -> float:
     """The local time zone's offset from UTC now (Live Link timecode counts from local midnight)."""
     return float(time.localtime().tm_gmtoff)
+
+
+def perf_ns() -> int:
+    """A high-resolution monotonic counter in nanoseconds (benchmark timings of short stages)."""
+    return time.perf_counter_ns()
+
+
+def cpu_s() -> float:
+    """CPU time of this process, all threads, user + system, in seconds (benchmark CPU budgets)."""
+    return time.process_time()
+
+
+def thread_cpu_ns() -> int:
+    """CPU time of the calling thread in nanoseconds (excludes time the thread was not running)."""
+    return time.thread_time_ns()

@@ -1,6 +1,6 @@
 """WebSocket fan-out: N healthy clients plus one that never reads, at a 30 Hz stream.
 
-The server side is the bridge's own: :class:`~mocap_bridge.broadcast.WebSocketSink` over
+The server side is the bridge's own: :class:`~mocap_bridge.sinks.WebSocketSink` over
 :class:`~mocap_bridge.transports.websocket.WebSocketServer` on 127.0.0.1, driven by a
 :class:`~mocap_bridge.pipeline.Pipeline` (solver included) on this process's asyncio loop, fed
 recorded frames on a 30 Hz schedule. The clients run in a subprocess
@@ -18,13 +18,14 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..clock import monotonic_ms, perf_ns
 from ..frames import TrackedFrame
+from ..settings import Settings
 
 __all__ = ["FanoutResult", "run_fanout"]
 
@@ -43,6 +44,11 @@ class FanoutResult:
     ws_dropped: int
 
 
+def _now_s() -> float:
+    """Monotonic seconds: the clients' subprocess stamps its messages with the same clock."""
+    return monotonic_ms() / 1000.0
+
+
 async def _until(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:
     for _ in range(int(timeout_s / 0.01)):
         if cond():
@@ -51,25 +57,26 @@ async def _until(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:
     raise RuntimeError("fan-out clients did not connect in time")
 
 
-async def _stream(pipeline: object, frames: list[TrackedFrame], start_index: int, n: int, hz: float,
-                  send_us: list[float]) -> tuple[float, float, float]:  # fmt: skip
+async def _stream(
+    pipeline: object, frames: list[TrackedFrame], start_index: int, n: int, hz: float, send_us: list[float]
+) -> tuple[float, float, float]:
     """Process ``n`` frames on a ``hz`` schedule; returns (t_first, t_last, output rate)."""
     period = 1.0 / hz
-    t_start = time.monotonic()
+    t_start = _now_s()
     step = 1000.0 / hz
     first = last = t_start
     for i in range(n):
         due = t_start + i * period
-        delay = due - time.monotonic()
+        delay = due - _now_s()
         if delay > 0:
             await asyncio.sleep(delay)
         src = frames[(start_index + i) % len(frames)]
         k = start_index + i
         f = replace(src, index=k, t_ms=round(k * step))
-        t0 = time.perf_counter()
+        t0 = perf_ns()
         pipeline.process(f)  # type: ignore[attr-defined]
-        send_us.append((time.perf_counter() - t0) * 1e6)
-        now = time.monotonic()
+        send_us.append((perf_ns() - t0) / 1e3)
+        now = _now_s()
         if i == 0:
             first = now
         last = now
@@ -77,12 +84,13 @@ async def _stream(pipeline: object, frames: list[TrackedFrame], start_index: int
     return first, last, rate
 
 
-async def _fanout(frames: list[TrackedFrame], solve_settings: object, n_clients: int,
-                  seconds: float, hz: float) -> FanoutResult:  # fmt: skip
-    from ..broadcast import WebSocketSink
+async def _fanout(
+    frames: list[TrackedFrame], settings: Settings, n_clients: int, seconds: float, hz: float
+) -> FanoutResult:
     from ..clock import wall_offset_ms
     from ..pipeline import Pipeline
     from ..protocols.ws_json import WsJsonEncoder, parse_channels
+    from ..sinks import WebSocketSink
     from ..solve.rig import RigSolver
     from ..transports.websocket import WebSocketServer
 
@@ -90,11 +98,16 @@ async def _fanout(frames: list[TrackedFrame], solve_settings: object, n_clients:
     server = WebSocketServer("127.0.0.1", 0, hello=enc.hello, parse_channels=parse_channels)
     sink = WebSocketSink(enc, server)
     await sink.start()
-    pipeline = Pipeline(RigSolver(solve_settings).solve, [sink], clock=time.monotonic, measure_latency=False)  # type: ignore[arg-type]
+    pipeline = Pipeline(RigSolver(settings).solve, [sink], clock=monotonic_ms, measure_latency=False)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mocap_bridge.bench.fanout_clients", str(server.port), str(n_clients),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "mocap_bridge.bench.fanout_clients",
+        str(server.port),
+        str(n_clients),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdin is not None and proc.stdout is not None
 
     async def ask(cmd: str) -> str:
@@ -146,7 +159,8 @@ async def _fanout(frames: list[TrackedFrame], solve_settings: object, n_clients:
     )
 
 
-def run_fanout(frames: list[TrackedFrame], solve_settings: object, *, clients: int, seconds: float,
-               hz: float = 30.0) -> FanoutResult:  # fmt: skip
+def run_fanout(
+    frames: list[TrackedFrame], settings: Settings, *, clients: int, seconds: float, hz: float = 30.0
+) -> FanoutResult:
     """Run both phases; see the module docstring."""
-    return asyncio.run(_fanout(frames, solve_settings, clients, seconds, hz))
+    return asyncio.run(_fanout(frames, settings, clients, seconds, hz))

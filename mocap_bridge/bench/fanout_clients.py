@@ -2,9 +2,9 @@
 
 Protocol on stdin/stdout (one line each): prints ``ready`` once every client has its hello;
 ``stall`` opens the stalled client (raw TCP, WebSocket handshake, then never reads) and prints
-``stalled``; ``window T0 T1`` (``time.monotonic()`` seconds, the same clock as the server on
-Linux) prints one JSON object ``{"counts": [...]}``: messages each healthy client received in
-that window; ``quit`` exits.
+``stalled``; ``window T0 T1`` (monotonic seconds from :mod:`mocap_bridge.clock`, the same clock
+as the server's on Linux) prints one JSON object ``{"counts": [...]}``: messages each healthy
+client received in that window; ``quit`` exits.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import json
 import os
 import socket
 import sys
-import time
 
 from websockets.asyncio.client import connect
+
+from ..clock import monotonic_ms
 
 
 async def _client(port: int, stamps: list[float], ready: asyncio.Event, stop: asyncio.Event) -> None:
@@ -26,7 +27,7 @@ async def _client(port: int, stamps: list[float], ready: asyncio.Event, stop: as
         ready.set()
         while not stop.is_set():
             await ws.recv()
-            stamps.append(time.monotonic())
+            stamps.append(monotonic_ms() / 1000.0)
 
 
 def _stalled(port: int) -> socket.socket:

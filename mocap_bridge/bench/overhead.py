@@ -1,36 +1,49 @@
 """Per-frame bridge overhead after MediaPipe returns: merge → solve → encode (no sockets).
 
-Ours and the naive baseline (:mod:`.naive`) run in the same process on the same frames, in
-alternating blocks (one clip pass each), so machine noise hits both alike. Each path keeps its
-own state (assembler, filters, gates) across blocks; timestamps keep increasing as the clip loops.
+The frames are the source tracked once in VIDEO mode (the floor worker's recording), looped with
+increasing timestamps so the filters and gates see a continuous stream. Each frame goes through
+the assembler (its three parts delivered), :class:`~mocap_bridge.solve.rig.RigSolver` and the Live
+Link, VMC, generic OSC and WebSocket JSON encoders, with a :func:`~mocap_bridge.clock.perf_ns`
+mark after each stage. Each frame's thread CPU time is taken too: on a busy machine the wall-clock
+p99 measures the other processes (this thread waiting for a core), the CPU time does not.
+``benchmarks/compare.py`` runs a naive path through :func:`timed_path`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from ..broadcast import BroadcastSettings, process_device_id, resolve_data_path
+from ..clock import perf_ns, thread_cpu_ns
 from ..frames import Part, RigFrame, TrackedFrame
 from ..protocols.livelink import LiveLinkEncoder
 from ..protocols.osc import OscEncoder
 from ..protocols.vmc import VmcEncoder, load_expression_map
 from ..protocols.ws_json import CHANNELS, WsJsonEncoder
+from ..resources import resolve_data_path
+from ..settings import Settings
+from ..sinks import process_device_id
 from ..solve.rig import RigSolver
-from ..solve.settings import SolveSettings
 from ..tracking.assembler import Assembler
-from .naive import NaiveLiveLink, NaiveMerge, NaiveOsc, NaiveRigSolver, NaiveVmc, naive_ws_json
 
-__all__ = ["OverheadResult", "StageTimes", "naive_path", "our_path", "run_overhead"]
+__all__ = [
+    "STAGES",
+    "FramePath",
+    "StageTimes",
+    "looped",
+    "our_path",
+    "overhead_summary",
+    "run_overhead",
+    "timed_path",
+]
 
 STAGES = ("merge", "solve", "livelink", "vmc", "osc", "ws_json")
 _ALL = frozenset(CHANNELS)
-_WALL_OFFSET_MS = 1.7e12  # any epoch offset: encoders only add it
-_TOD_S = 12 * 3600.0
+WALL_OFFSET_MS = 1.7e12  # any epoch offset: encoders only add it
+TIME_OF_DAY_S = 12 * 3600.0
 
 
 @dataclass(slots=True)
@@ -39,8 +52,13 @@ class StageTimes:
 
     total: list[int] = field(default_factory=list)
     stages: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    cpu: list[int] = field(default_factory=list)  #: the calling thread's CPU time per frame
 
-    def add(self, marks: list[int]) -> None:
+    def add(self, marks: Sequence[int], cpu_ns: int | None = None) -> None:
+        if len(marks) != len(STAGES) + 1:
+            return  # the assembler held the frame back (never here: all parts are delivered)
+        if cpu_ns is not None:
+            self.cpu.append(cpu_ns)
         self.total.append(marks[-1] - marks[0])
         for i, s in enumerate(STAGES):
             self.stages[s].append(marks[i + 1] - marks[i])
@@ -52,10 +70,14 @@ Deliver = Callable[[Part, int, Any, float], list[TrackedFrame]]
 Encode = Callable[[RigFrame, int], Any]
 
 
-def _timed_path(submit: Submit, deliver: Deliver, solve: Callable[[TrackedFrame], RigFrame],
-                encoders: tuple[Encode, Encode, Encode, Encode]) -> FramePath:  # fmt: skip
-    """One frame through merge → solve → the four encoders, with a mark after each stage."""
-    clock = time.perf_counter_ns
+def timed_path(
+    submit: Submit,
+    deliver: Deliver,
+    solve: Callable[[TrackedFrame], RigFrame],
+    encoders: tuple[Encode, Encode, Encode, Encode],
+) -> FramePath:
+    """One frame through merge → solve → the four encoders, appending a mark after each stage."""
+    clock = perf_ns
 
     def run(frame: TrackedFrame, marks: list[int]) -> list[Any]:
         marks.append(clock())
@@ -79,102 +101,83 @@ def _timed_path(submit: Submit, deliver: Deliver, solve: Callable[[TrackedFrame]
     return run
 
 
-def our_path(solve: SolveSettings, broadcast: BroadcastSettings, deadline_ms: float = 100.0) -> FramePath:
-    """The bridge's per-frame work; appends 7 ``perf_counter_ns`` marks to ``marks``."""
-    asm = Assembler(deadline_ms)
-    solver = RigSolver(solve)
-    ll = LiveLinkEncoder(device_id=process_device_id(), subject=broadcast.livelink_subject,
-                         rate=broadcast.livelink_rate)  # fmt: skip
-    expressions = load_expression_map(resolve_data_path(broadcast.vmc_expression_map, "[vmc] expression_map"))
-    vmc = VmcEncoder(expressions=expressions, max_datagram=broadcast.vmc_max_datagram)
-    osc = OscEncoder(max_datagram=broadcast.osc_max_datagram)
-    ws = WsJsonEncoder(wall_clock_offset_ms=_WALL_OFFSET_MS, stream_rate_hz=30.0)
+def our_path(settings: Settings) -> FramePath:
+    """The bridge's per-frame work, as ``mocap-bridge run`` builds it from ``settings``."""
+    asm = Assembler(settings.tracking.deadline_ms)
+    solver = RigSolver(settings)
+    ll_s, vmc_s = settings.livelink, settings.vmc
+    ll = LiveLinkEncoder(
+        device_id=process_device_id(),
+        subject=ll_s.subject,
+        rate=ll_s.rate,
+        head_scale=ll_s.head_scale,
+        head_sign=ll_s.head_sign,
+        eye_sign=ll_s.eye_sign,
+    )
+    expressions = (
+        load_expression_map(resolve_data_path(vmc_s.expression_map, "[vmc] expression_map"))
+        if vmc_s.vrm0
+        else None
+    )
+    vmc = VmcEncoder(
+        expressions=expressions,
+        perfect_sync=vmc_s.perfect_sync,
+        perfect_sync_case=vmc_s.perfect_sync_case,
+        max_datagram=vmc_s.max_datagram,
+    )
+    osc = OscEncoder(max_datagram=settings.osc.max_datagram)
+    ws = WsJsonEncoder(wall_clock_offset_ms=WALL_OFFSET_MS, stream_rate_hz=30.0)
     parts = (True, True, True)
-    return _timed_path(
+    return timed_path(
         lambda i, t: asm.submit(i, t, parts),
         asm.deliver,
         solver.solve,
         (
-            lambda rig, t: ll.encode(rig, _TOD_S + t / 1000.0),
+            lambda rig, t: ll.encode(rig, TIME_OF_DAY_S + t / 1000.0),
             lambda rig, _t: vmc.encode(rig),
             lambda rig, _t: osc.encode(rig),
-            lambda rig, t: ws.frame(rig, _WALL_OFFSET_MS + t).message(_ALL),
+            lambda rig, t: ws.frame(rig, WALL_OFFSET_MS + t).message(_ALL),
         ),
     )
 
 
-def naive_path(solve: SolveSettings, broadcast: BroadcastSettings) -> FramePath:
-    """The same work done the obvious way (see :mod:`.naive`)."""
-    merge = NaiveMerge()
-    solver = NaiveRigSolver(solve)
-    ll = NaiveLiveLink(process_device_id(), broadcast.livelink_subject, int(broadcast.livelink_rate))
-    expressions = load_expression_map(resolve_data_path(broadcast.vmc_expression_map, "[vmc] expression_map"))
-    vmc = NaiveVmc(expressions, broadcast.vmc_max_datagram)
-    osc = NaiveOsc(broadcast.osc_max_datagram)
-    return _timed_path(
-        merge.submit,
-        merge.deliver,
-        solver.solve,
-        (
-            lambda rig, t: ll.encode(rig, _TOD_S + t / 1000.0),
-            lambda rig, _t: vmc.encode(rig),
-            lambda rig, _t: osc.encode(rig),
-            lambda rig, t: naive_ws_json(rig, _WALL_OFFSET_MS + t, _WALL_OFFSET_MS),
-        ),
-    )
+def looped(frames: Sequence[TrackedFrame], k: int) -> list[TrackedFrame]:
+    """Pass ``k`` of the clip: the same frames later in time, so stateful filters see one stream."""
+    step = frames[1].t_ms - frames[0].t_ms if len(frames) > 1 else 40
+    span = frames[-1].t_ms - frames[0].t_ms + max(1, step)
+    return [replace(f, t_ms=f.t_ms + k * span, index=f.index + k * len(frames)) for f in frames]
 
 
-@dataclass(slots=True)
-class OverheadResult:
-    ours: StageTimes
-    naive: StageTimes
-    frames: int
-
-    def summary(self) -> dict[str, float]:
-        o = np.asarray(self.ours.total) / 1000.0
-        n = np.asarray(self.naive.total) / 1000.0
-        p50, p99 = float(np.percentile(o, 50)), float(np.percentile(o, 99))
-        n50 = float(np.percentile(n, 50))
-        out = {
-            "overhead_p50_us": round(p50, 1),
-            "overhead_p99_us": round(p99, 1),
-            "overhead_naive_p50_us": round(n50, 1),
-            "overhead_naive_p99_us": round(float(np.percentile(n, 99)), 1),
-            "overhead_speedup": round(n50 / p50, 2) if p50 > 0 else 0.0,
-            "overhead_frames": self.frames,
-        }
-        for s in STAGES:
-            out[f"overhead_{s}_p50_us"] = round(float(np.median(self.ours.stages[s])) / 1000.0, 1)
-            out[f"overhead_naive_{s}_p50_us"] = round(float(np.median(self.naive.stages[s])) / 1000.0, 1)
-        return out
+def overhead_summary(times: StageTimes, prefix: str = "overhead") -> dict[str, float]:
+    """p50/p99 of the total and p50 per stage, in µs."""
+    total = np.asarray(times.total, dtype=float) / 1000.0
+    out = {
+        f"{prefix}_p50_us": float(np.percentile(total, 50)),
+        f"{prefix}_p99_us": float(np.percentile(total, 99)),
+        f"{prefix}_frames": float(total.size),
+    }
+    if times.cpu:
+        cpu = np.asarray(times.cpu, dtype=float) / 1000.0
+        out[f"{prefix}_cpu_p50_us"] = float(np.percentile(cpu, 50))
+        out[f"{prefix}_cpu_p99_us"] = float(np.percentile(cpu, 99))
+    for s in STAGES:
+        out[f"{prefix}_{s}_p50_us"] = float(np.median(times.stages[s])) / 1000.0
+    return out
 
 
 def run_overhead(
-    frames: list[TrackedFrame],
-    solve: SolveSettings,
-    broadcast: BroadcastSettings,
-    *,
-    passes: int,
-    warmup: int = 10,
-    naive: bool = True,
-) -> OverheadResult:
-    """Time ``passes`` blocks of ``frames`` through each path, alternating ours and naive."""
-    from .data import shifted
-
-    ours_run = our_path(solve, broadcast)
-    naive_run = naive_path(solve, broadcast) if naive else None
-    ours, base = StageTimes(), StageTimes()
-    span = frames[-1].t_ms - frames[0].t_ms + 40
+    frames: Sequence[TrackedFrame], settings: Settings, *, passes: int, warmup: int = 10
+) -> StageTimes:
+    """Time ``passes`` passes of ``frames`` through :func:`our_path` (the first ``warmup`` frames of
+    the first pass are not counted: first calls allocate)."""
+    path = our_path(settings)
+    times = StageTimes()
     for k in range(passes):
-        block = shifted(frames, k * span, k * len(frames))
-        for path, sink in ((ours_run, ours), (naive_run, base)):
-            if path is None:
-                continue
-            for j, f in enumerate(block):
-                marks: list[int] = []
-                path(f, marks)
-                if k > 0 or j >= warmup:
-                    sink.add(marks)
-    if not naive:
-        base = ours
-    return OverheadResult(ours, base, len(ours.total))
+        for j, f in enumerate(looped(frames, k)):
+            marks: list[int] = []
+            c0 = thread_cpu_ns()
+            path(f, marks)
+            cpu = thread_cpu_ns() - c0
+            if k > 0 or j >= warmup:
+                times.add(marks, cpu)
+    return times

@@ -151,7 +151,9 @@ class Landmarkers:
         on_result: ResultHandler | None = None,
         sequential: bool = False,
     ) -> None:
-        import mediapipe as mp
+        from .mp_import import import_mediapipe
+
+        mp = import_mediapipe()  # matplotlib.pyplot deferred: ~1 s of a cold start
         from mediapipe.tasks.python import BaseOptions
         from mediapipe.tasks.python import vision as V
 

@@ -1,4 +1,7 @@
-"""The obvious implementation of the bridge's per-frame work, as the benchmark's baseline.
+"""The obvious implementation of the bridge's per-frame work, as ``benchmarks/compare.py``'s baseline.
+
+Not installed: it lives beside the repository's benchmarks, and production code knows nothing of
+it (:class:`NaiveRigSolver` overrides a private step of :class:`~mocap_bridge.solve.rig.RigSolver`).
 
 Same inputs, same math, same output content; written the way a first version usually is:
 
@@ -27,8 +30,9 @@ import numpy as np
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from ..filters.one_euro import OneEuroParams
-from ..frames import (
+from mocap_bridge.bench.overhead import TIME_OF_DAY_S, WALL_OFFSET_MS, FramePath, timed_path
+from mocap_bridge.filters.one_euro import OneEuroParams
+from mocap_bridge.frames import (
     ARKIT_NAMES,
     HUMAN_BONE_NAMES,
     FaceObservation,
@@ -40,9 +44,11 @@ from ..frames import (
     TrackedFrame,
     Tracking,
 )
-from ..protocols.vmc import ExpressionMap
-from ..solve.rig import RigSolver
-from ..solve.settings import SolveSettings
+from mocap_bridge.protocols.vmc import ExpressionMap, load_expression_map
+from mocap_bridge.resources import resolve_data_path
+from mocap_bridge.settings import Settings
+from mocap_bridge.sinks import process_device_id
+from mocap_bridge.solve.rig import RigSolver
 
 __all__ = [
     "NaiveLiveLink",
@@ -51,6 +57,7 @@ __all__ = [
     "NaiveRigSolver",
     "NaiveVmc",
     "ScalarOneEuro",
+    "naive_path",
     "naive_ws_json",
 ]
 
@@ -152,7 +159,7 @@ def _scale(rows: list[list[float]]) -> float:
 class NaiveRigSolver(RigSolver):
     """Our solver with the landmark smoothing done by 1,936 scalar One-Euro objects."""
 
-    def __init__(self, settings: SolveSettings) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         sm = settings.smoothing
         self._pose_lm = _Bank(33, 3, sm.pose_landmarks)
@@ -391,3 +398,29 @@ def naive_ws_json(frame: RigFrame, t_send_unix_ms: float, wall_offset_ms: float)
         },
     }
     return json.dumps(msg)
+
+
+def naive_path(settings: Settings) -> FramePath:
+    """The same work as :func:`mocap_bridge.bench.overhead.our_path`, done the obvious way."""
+    merge = NaiveMerge()
+    solver = NaiveRigSolver(settings)
+    ll_s, vmc_s = settings.livelink, settings.vmc
+    ll = NaiveLiveLink(process_device_id(), ll_s.subject, int(ll_s.rate))
+    expressions = (
+        load_expression_map(resolve_data_path(vmc_s.expression_map, "[vmc] expression_map"))
+        if vmc_s.vrm0
+        else None
+    )
+    vmc = NaiveVmc(expressions, vmc_s.max_datagram)
+    osc = NaiveOsc(settings.osc.max_datagram)
+    return timed_path(
+        merge.submit,
+        merge.deliver,
+        solver.solve,
+        (
+            lambda rig, t: ll.encode(rig, TIME_OF_DAY_S + t / 1000.0),
+            lambda rig, _t: vmc.encode(rig),
+            lambda rig, _t: osc.encode(rig),
+            lambda rig, t: naive_ws_json(rig, WALL_OFFSET_MS + t, WALL_OFFSET_MS),
+        ),
+    )
