@@ -38,15 +38,16 @@ from scipy import ndimage
 from mocap_bridge.capture.sources import open_source
 from mocap_bridge.filters.hand_entry import HandEntryGate, HandEntrySettings, touches_border
 from mocap_bridge.frames import TrackedFrame
+from mocap_bridge.settings import TrackingSettings
 from mocap_bridge.solve.eyes import EyeSettings, EyeSolver, gaze_from_blendshapes, gaze_from_iris
 from mocap_bridge.solve.face import arkit_from_mediapipe
 from mocap_bridge.solve.gestures import Gesture, GestureTracker, classify
 from mocap_bridge.solve.handedness import HandednessResolver, count_label_flips, hand_size
-from mocap_bridge.tracking.landmarkers import Landmarkers, TrackerSettings
+from mocap_bridge.tracking.landmarkers import Landmarkers
 from mocap_bridge.tracking.offline import resolve_model_paths, track_file
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-SETTINGS = TrackerSettings(adaptive_hands=False)
+SETTINGS = TrackingSettings(adaptive_hands=False)
 
 #: still -> the gesture of every hand in it
 STILLS = {
@@ -122,7 +123,7 @@ def variants(rgb: np.ndarray) -> Iterable[tuple[str, np.ndarray]]:
     yield "mirrored +20°", rotate(flipped, 20.0)
 
 
-def track_images(images: list[np.ndarray], settings: TrackerSettings = SETTINGS) -> list[TrackedFrame]:
+def track_images(images: list[np.ndarray], settings: TrackingSettings = SETTINGS) -> list[TrackedFrame]:
     paths = resolve_model_paths(settings)
     with Landmarkers(settings, paths, live=False) as lm:
         return [lm.track(img, i, i * 40) for i, img in enumerate(images)]
@@ -249,7 +250,7 @@ def edge_section() -> None:
         "\nEdge sweep: fist_thumbs_up.mp4 thumbs-up frames 60-189, cropped at the left so a given fraction"
         " of the hand's width is cut off (negative: a gap); hand landmarker only, one hand"
     )
-    settings = TrackerSettings(adaptive_hands=False, parts=(False, False, True), num_hands=1)
+    settings = TrackingSettings(adaptive_hands=False, pose=False, face=False, num_hands=1)
     # Track from frame 0 and score frames 60-189: started cold on the thumbs-up, the hand
     # landmarker puts the index finger where the thumb is (Pointing_Up landmarks) in any crop.
     rgbs = clip_rgbs(MEDIA / "fist_thumbs_up.mp4")
@@ -331,8 +332,8 @@ def per_frame_us(fn: Callable[[int], object], n: int) -> float:
 
 
 def cost_section(frames: list[TrackedFrame], asp: float) -> None:
+    from mocap_bridge.settings import Settings
     from mocap_bridge.solve.rig import RigSolver
-    from mocap_bridge.solve.settings import SolveSettings
 
     say("\nCost per frame on fist_thumbs_up.mp4 (median µs over 3 passes, same run; face, pose, one hand)")
     base = [f for f in frames if f.hands and f.face is not None] * 3
@@ -340,7 +341,7 @@ def cost_section(frames: list[TrackedFrame], asp: float) -> None:
     sided = [HandednessResolver().resolve(f, aspect=asp) for f in seq]
     by_side = [{"Left": f.hand("Left"), "Right": f.hand("Right")} for f in sided]
     arkit = [arkit_from_mediapipe(f.face.blendshapes) for f in seq if f.face is not None]
-    solver = RigSolver(SolveSettings())
+    solver = RigSolver(Settings())
     resolver, gate, tracker, eyes = HandednessResolver(), HandEntryGate(), GestureTracker(), EyeSolver()
     stages: list[tuple[str, Callable[[int], object]]] = [
         ("RigSolver.solve (baseline)", lambda i: solver.solve(seq[i])),

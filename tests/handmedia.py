@@ -16,13 +16,14 @@ from scipy import ndimage
 
 from mocap_bridge.capture.sources import open_source
 from mocap_bridge.frames import TrackedFrame
-from mocap_bridge.tracking.landmarkers import Landmarkers, TrackerSettings
+from mocap_bridge.settings import TrackingSettings
+from mocap_bridge.tracking.landmarkers import Landmarkers
 from mocap_bridge.tracking.offline import resolve_model_paths, track_file
 
 U8 = npt.NDArray[np.uint8]
 
 #: every part, every frame
-SETTINGS = TrackerSettings(adaptive_hands=False)
+SETTINGS = TrackingSettings(adaptive_hands=False)
 
 
 def load_rgb(path: Path) -> U8:

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from conftest import media
 from handmedia import clip_aspect, track_clip
-from mocap_bridge.solve.settings import SolveSettings
 
 from mocap_bridge.capture.sources import open_source
 from mocap_bridge.errors import ConfigError
 from mocap_bridge.frames import ARKit, TrackedFrame
+from mocap_bridge.settings import Settings, TrackingSettings
 from mocap_bridge.solve.eyes import (
     EyeSettings,
     EyeSolver,
@@ -30,7 +30,7 @@ from mocap_bridge.solve.eyes import (
 )
 from mocap_bridge.solve.face import arkit_from_mediapipe
 from mocap_bridge.solve.rig import RigSolver
-from mocap_bridge.tracking.landmarkers import Landmarkers, TrackerSettings
+from mocap_bridge.tracking.landmarkers import Landmarkers
 from mocap_bridge.tracking.offline import resolve_model_paths
 
 SHUT = {43, 44, 45, 51, 52, 53, 54}
@@ -117,7 +117,7 @@ def test_mirrored_face_mirrors_the_iris_gaze(model_paths: dict[str, Path]) -> No
         rgb = next(f.rgb for f in src.frames() if f.index == 20)
     finally:
         src.close()
-    settings = TrackerSettings(parts=(False, True, False))
+    settings = TrackingSettings(pose=False, hands=False)
     paths = resolve_model_paths(settings)
     faces = []
     for img in (rgb, np.ascontiguousarray(rgb[:, ::-1])):
@@ -195,7 +195,7 @@ def test_pre_pass_through_the_existing_rig_solver(talking_a: tuple[list[TrackedF
         )
         face = dataclasses.replace(f.face, blendshapes=st.apply_mediapipe(f.face.blendshapes))
         held_frames.append(dataclasses.replace(f, face=face))
-    raw_rig, held_rig = RigSolver(SolveSettings()), RigSolver(SolveSettings())
+    raw_rig, held_rig = RigSolver(Settings()), RigSolver(Settings())
     raw_out = [raw_rig.solve(f) for f in frames]
     raw = np.degrees([r.eyes[:, 1].mean() for r in raw_out])
     held_out = [held_rig.solve(f) for f in held_frames]

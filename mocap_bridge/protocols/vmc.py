@@ -258,12 +258,12 @@ class VmcEncoder:
 
     __slots__ = (
         "_apply",
-        "_gesture_clip",
-        "_held",
-        "_n_mapped",
         "_blend_tpl",
         "_bone_tpl",
         "_expressions",
+        "_gesture_clip",
+        "_held",
+        "_n_mapped",
         "_names",
         "_ok",
         "_ok_ints",
