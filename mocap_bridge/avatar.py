@@ -104,7 +104,7 @@ def _human_bones(gltf: Any) -> tuple[str, dict[HumanBone, int]]:
     if isinstance(ext.get("VRMC_vrm"), dict):
         bones = (ext["VRMC_vrm"].get("humanoid") or {}).get("humanBones") or {}
         for name, entry in bones.items() if isinstance(bones, dict) else ():
-            bone = _BY_LOWER.get(_VRM1_RENAMES.get(name, name))
+            bone = _BY_LOWER.get(_VRM1_RENAMES.get(str(name), str(name)))
             if bone is not None and isinstance(entry, dict) and isinstance(entry.get("node"), int):
                 out[bone] = entry["node"]
         return "vrm1", out

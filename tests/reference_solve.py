@@ -159,7 +159,7 @@ def grounded_hips_reference(self: BodySolver, rot: F64) -> F64:
             for bone, off in zip(chain, offsets, strict=True):
                 pos = pos + r.apply(off)  # the joint, placed by its parent's rotation
                 r = r * Rotation.from_quat(local[bone])
-                out.append((bone, pos[1]))
+                out.append((bone, float(pos[1])))
         return min(y for bone, y in out if bone.name.endswith(("Foot", "Toes")))
 
     rest = np.tile([0.0, 0.0, 0.0, 1.0], (len(HB), 1))

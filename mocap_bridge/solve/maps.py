@@ -17,6 +17,7 @@ arkit_to_vrm0.toml) belong to the VMC encoder and are loaded there.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from collections.abc import Mapping
@@ -125,7 +126,12 @@ def _convention(p: Path, raw: object, rest: object) -> RigConvention:
                 f"{p}: convention.{key}: expected one of {', '.join(allowed[key])}, got {value!r}"
             )
         values[key] = value
-    conv = RigConvention(**values)
+    conv = RigConvention(
+        axes=values.get("axes", "unity"),
+        rotations=values.get("rotations", "tpose"),
+        along=values.get("along", "+y"),
+        facing=values.get("facing", "+z"),
+    )
     if conv.along[1] == conv.facing[1]:
         raise ConfigError(f"{p}: convention: along and facing must be different axes")
     pose: dict[HumanBone, tuple[float, float, float]] = {}
@@ -139,7 +145,7 @@ def _convention(p: Path, raw: object, rest: object) -> RigConvention:
         if not ok or sum(float(v) ** 2 for v in value) < 1e-6:
             raise ConfigError(f"{p}: rest_pose.{key}: expected a direction [x, y, z]")
         pose[HumanBone[key]] = (float(value[0]), float(value[1]), float(value[2]))
-    return RigConvention(**values, rest_pose=MappingProxyType(pose))
+    return dataclasses.replace(conv, rest_pose=MappingProxyType(pose))
 
 
 def shipped_bone_maps() -> list[Path]:

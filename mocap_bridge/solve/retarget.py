@@ -65,8 +65,8 @@ MAIN_CHILD: dict[HumanBone, HumanBone] = {
 }  # fmt: skip
 for _side in ("Left", "Right"):
     for _f in ("Thumb", "Index", "Middle", "Ring", "Little"):
-        MAIN_CHILD[HB[f"{_side}{_f}Proximal"]] = HB[f"{_side}{_f}Intermediate"]
-        MAIN_CHILD[HB[f"{_side}{_f}Intermediate"]] = HB[f"{_side}{_f}Distal"]
+        MAIN_CHILD[HumanBone[f"{_side}{_f}Proximal"]] = HumanBone[f"{_side}{_f}Intermediate"]
+        MAIN_CHILD[HumanBone[f"{_side}{_f}Intermediate"]] = HumanBone[f"{_side}{_f}Distal"]
 
 _UP, _FRONT = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
 _LEAF_DIRECTION = {HB.Head: _UP, HB.LeftEye: _FRONT, HB.RightEye: _FRONT, HB.Jaw: _FRONT,
