@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from .capture.sources import FrameSource, open_source
 from .clock import monotonic_ms, wall_ms, wall_offset_ms
+from .edge import input_notes
 from .errors import CaptureError, ConfigError, MocapBridgeError
 from .frames import Part, RigFrame, TrackedFrame
 from .mailbox import Mailbox
@@ -447,7 +448,11 @@ def run_session(
         if recorder is not None:
             recorder.close()
     if not opts.quiet:
-        print(session.pipeline.summary(result.elapsed_s), file=out, flush=True)
+        notes = input_notes(source)
+        failed = getattr(recorder, "failed", None)
+        if failed:
+            notes.append(f"the recording stopped early: {failed}")
+        print(session.pipeline.summary(result.elapsed_s, notes), file=out, flush=True)
     return result
 
 

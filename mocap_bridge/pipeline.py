@@ -139,7 +139,11 @@ class Pipeline:
         sink_text = "  ".join(s.status() for s in self.sinks)
         return f"{line}  | {sink_text}" if sink_text else line
 
-    def summary(self, elapsed_s: float) -> str:
+    def summary(self, elapsed_s: float, notes: Sequence[str] = ()) -> str:
+        """The end-of-run line; ``notes`` say what the input met (a file that ended early, …)."""
+        return self._summary(elapsed_s) + "".join(f"; note: {n}" for n in notes)
+
+    def _summary(self, elapsed_s: float) -> str:
         s = self.stats
         n = max(s.emitted, 1)
         found = ", ".join(f"{p.name.lower()} {100 * s.found[p] / n:.0f}%" for p in Part)

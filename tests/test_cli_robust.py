@@ -280,6 +280,8 @@ def test_a_truncated_video_is_quiet_and_says_it_ended_early(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert "[h264" not in proc.stderr and "[mov," not in proc.stderr, proc.stderr
     assert "ended after 54 of 195 frames (the file is cut short or damaged)" in proc.stderr
+    summary = proc.stderr.strip().splitlines()[-1]  # and the summary says so
+    assert "frames captured" in summary and "note: the video ended after 54 of 195 frames" in summary
 
 
 def _camera_present() -> bool:
