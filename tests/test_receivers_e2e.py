@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 import pytest
 from conftest import media
+from oscutil import python_osc_messages, typetags
 from pylivelinkface import PyLiveLinkFace
 from receivers import ROOT, UdpReceiver, VmcReceiverModel, run_cli, yaw_deg
 
@@ -228,3 +229,32 @@ def test_the_blender_preset_sends_vmc_to_the_add_on_port() -> None:
 
     s = load_settings(preset="blender")
     assert s.vmc.enabled and [str(t) for t in s.vmc.targets] == ["127.0.0.1:39539"]
+
+
+def test_gestures_reach_osc_and_vmc_in_order_on_the_fist_clip() -> None:
+    clip = media("fist_thumbs_up.mp4")
+    vmc, osc = UdpReceiver(), UdpReceiver()
+    proc = run_cli("run", "--source", str(clip), *COMMON, "--vmc", vmc.target, "--osc", osc.target,
+                   "--no-livelink", "--no-ws")  # fmt: skip
+    vmc_msgs = [m for d in vmc.stop() for m in python_osc_messages(d)]
+    osc_msgs = [m for d in osc.stop() for m in python_osc_messages(d)]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # OSC: the held class index per frame, for the hand that makes the gestures
+    per_side = {
+        side: [int(m.params[0]) for m in osc_msgs if m.address == f"/mocap/gesture/{side}"]
+        for side in ("left", "right")
+    }
+    assert all(typetags(m) == "if" for m in osc_msgs if m.address.startswith("/mocap/gesture/"))
+    side = max(per_side, key=lambda s: sum(v in (1, 5) for v in per_side[s]))
+    seq = per_side[side]
+    fist = [i for i, v in enumerate(seq) if v == 1]
+    thumb = [i for i, v in enumerate(seq) if v == 5]
+    assert len(fist) >= 10 and len(thumb) >= 60, (len(fist), len(thumb))
+    assert np.median(fist) < np.median(thumb)  # Closed_Fist, then Thumb_Up
+    # VMC: press and release events in the same order, with exact type tags
+    keys = [m for m in vmc_msgs if m.address == "/VMC/Ext/Key"]
+    assert keys and all(typetags(m) == "isi" for m in keys)
+    pressed = [str(m.params[1]) for m in keys if m.params[0] == 1]
+    names = [n.split("_", 1)[1] for n in pressed]
+    assert "Closed_Fist" in names and "Thumb_Up" in names
+    assert names.index("Closed_Fist") < names.index("Thumb_Up")
