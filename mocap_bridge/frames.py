@@ -47,7 +47,7 @@ __all__ = [
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-#: MediaPipe FaceLandmarker blendshape categories, in output order (protocols.md §2).
+#: MediaPipe FaceLandmarker blendshape categories, in output order (MediaPipe face_blendshapes_graph.cc).
 MP_BLENDSHAPE_NAMES: tuple[str, ...] = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
     "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
@@ -64,7 +64,7 @@ MP_BLENDSHAPE_NAMES: tuple[str, ...] = (
 
 
 class ARKit(enum.IntEnum):
-    """The 52 ARKit blendshapes; the value is the Live Link Face packet index (protocols.md §1.4)."""
+    """The 52 ARKit blendshapes; the value is the Live Link Face packet index (docs/livelink.md)."""
 
     eyeBlinkLeft = 0
     eyeLookDownLeft = 1
@@ -124,7 +124,7 @@ ARKIT_NAMES: tuple[str, ...] = tuple(m.name for m in ARKit)
 
 
 class HumanBone(enum.IntEnum):
-    """Unity ``HumanBodyBones`` (protocols.md §3.5); the value is Unity's enum value."""
+    """Unity ``HumanBodyBones`` (VMC spec, protocol.vmc.info); the value is Unity's enum value."""
 
     Hips = 0
     LeftUpperLeg = 1
@@ -342,10 +342,10 @@ class RigFrame:
       lost (never stale).
     * ``head_rotation``: (4,) quaternion relative to the calibrated neutral; ``head_position``:
       (3,) metres relative to neutral. ``head_ypr``: (3,) radians in the Live Link Face convention
-      (protocols.md §1.5): yaw > 0 turning to the subject's left, pitch > 0 looking down,
+      (docs/livelink.md, head and eyes): yaw > 0 turning to the subject's left, pitch > 0 looking down,
       roll > 0 right ear toward right shoulder.
     * ``eyes``: (2, 2) radians [[left yaw, left pitch], [right yaw, right pitch]]; yaw > 0 gaze
-      toward the subject's right, pitch > 0 looking down (protocols.md §1.5 (c)).
+      toward the subject's right, pitch > 0 looking down (docs/livelink.md, head and eyes).
     * ``bone_rotations``: (55, 4) local rotations relative to the T-pose rest, in
       :class:`HumanBone` order; ``bone_positions``: (55, 3) local rest offsets (never all zero);
       ``bone_valid``: (55,) bool, bones the solver drives this frame. ``hips_position``: (3,).

@@ -29,7 +29,7 @@ DEVICE = "0F4B1C2E-3D5A-4E6F-8A9B-0C1D2E3F4A5B"  # 36 characters, like the iPhon
 def reference_encode(
     device_id: str, subject: str, frame: int, subframe: float, num: int, den: int, values61: Sequence[float]
 ) -> bytes:
-    """The reference encoder of protocols.md §1.3, verbatim."""
+    """The reference encoder of docs/livelink.md, verbatim."""
     d = device_id.encode("utf-8")
     s = subject.encode("utf-8")
     return (
@@ -41,7 +41,7 @@ def reference_encode(
 
 
 def vector_frame() -> RigFrame:
-    """protocols.md §1.3 test vector: JawOpen = 0.5, HeadYaw = 0.1, everything else 0."""
+    """docs/livelink.md test vector: JawOpen = 0.5, HeadYaw = 0.1, everything else 0."""
     f = rig_frame(face=False, body=False, hands=())
     bs = np.zeros(52, np.float32)
     bs[ARKit.jawOpen] = 0.5
@@ -86,7 +86,9 @@ def test_pylivelinkface_reads_our_packets() -> None:
     found, face = PyLiveLinkFace.decode(pkt)
     assert found
     assert face.name == "Studio A"
-    assert face.uuid == "$" + DEVICE  # its "$" + 36-char hack reads our length prefix (§1.5)
+    assert (
+        face.uuid == "$" + DEVICE
+    )  # its "$" + 36-char hack reads our length prefix (docs/livelink.md, head and eyes)
     assert face._frames == 3600 * 30 + 5
     assert face.fps == 30 and face._denominator == 1
     for shape in FaceBlendShape:
@@ -108,7 +110,7 @@ def test_values_follow_arkit_order_and_head_eye_conventions() -> None:
         eye_sign=(1, -1, 1),
     )
     v = decode_livelink(enc.encode(frame, 0.0)).values
-    for shape in ARKit:  # LLF index == ARKit enum value (protocols.md §1.4)
+    for shape in ARKit:  # LLF index == ARKit enum value (docs/livelink.md)
         assert v[shape] == frame.blendshapes[shape]
         assert LLF_CURVE_NAMES[shape].lower() == shape.name.lower()
     y, p, r = frame.head_ypr

@@ -1,4 +1,4 @@
-"""Vectorised One-Euro filters (Casiez, Roussel, Vogel, CHI 2012), protocols.md §5.
+"""Vectorised One-Euro filters (Casiez, Roussel, Vogel, CHI 2012; MediaPipe one_euro_filter.cc).
 
 Theory of operation
 -------------------

@@ -1,21 +1,21 @@
 """Live Link Face (ARKit) UDP packet, version 6: pure encoder and strict decoder.
 
-Byte layout (protocols.md §1.3), all big-endian::
+Byte layout (docs/livelink.md), all big-endian::
 
     uint8   version = 6
-    int32   N, N bytes  device id (UTF-8, no NUL)          §1.3, §1.7: stable for the process
+    int32   N, N bytes  device id (UTF-8, no NUL)          docs/livelink.md: stable for the process
     int32   M, M bytes  subject name (UTF-8, no NUL)
     int32   frame number     ┐
     float32 subframe [0, 1)  │ FQualifiedFrameTime: frames since local midnight at rate num/den
-    int32   rate numerator   │ (§1.6, §1.7)
+    int32   rate numerator   │ (docs/livelink.md)
     int32   rate denominator ┘ must be non-zero
     uint8   count = 61
-    61 × float32 values in EARFaceBlendShape order (§1.4)
+    61 × float32 values in EARFaceBlendShape order (docs/livelink.md)
 
 Total ``270 + N + M`` bytes. Values 0–51 are :attr:`RigFrame.blendshapes` as-is (already in
 :class:`~mocap_bridge.frames.ARKit` order = packet order; tongueOut is whatever the solver says,
 i.e. 0). Values 52–54 are ``RigFrame.head_ypr`` and 55–60 left/right eye yaw, pitch, roll from
-``RigFrame.eyes`` (roll is always 0), each multiplied by ``scale × sign`` (§1.5): the default scale
+``RigFrame.eyes`` (roll is always 0), each multiplied by ``scale × sign`` (docs/livelink.md): the default scale
 1.0 sends radians like the iPhone app; ``1/π`` gives UE's engine-path ``deg/180`` semantics.
 
 The encoder reads no clock: the caller passes ``t_since_midnight_s`` (see
@@ -48,11 +48,11 @@ __all__ = [
     "frame_rate_fraction",
 ]
 
-#: ``BLEND_SHAPE_PACKET_VER`` (protocols.md §1.2).
+#: ``BLEND_SHAPE_PACKET_VER`` (docs/livelink.md).
 LLF_VERSION = 6
-#: ``EARFaceBlendShape::MAX`` (protocols.md §1.3).
+#: ``EARFaceBlendShape::MAX`` (docs/livelink.md).
 LLF_VALUE_COUNT = 61
-#: Live Link curve names in packet order (protocols.md §1.4).
+#: Live Link curve names in packet order (docs/livelink.md).
 LLF_CURVE_NAMES: tuple[str, ...] = (
     "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft",
     "EyeSquintLeft", "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight",
@@ -68,14 +68,14 @@ LLF_CURVE_NAMES: tuple[str, ...] = (
     "LeftEyePitch", "LeftEyeRoll", "RightEyeYaw", "RightEyePitch", "RightEyeRoll",
 )  # fmt: skip
 
-#: Keep ids short: UE's receive buffer is 1286 bytes on Windows (protocols.md §1.3).
+#: Keep ids short: UE's receive buffer is 1286 bytes on Windows (docs/livelink.md).
 _MAX_ID_BYTES = 256
 _TAIL = struct.Struct(f">ifiiB{LLF_VALUE_COUNT}f")
 _LARGEST_SUBFRAME = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
 
 
 def frame_rate_fraction(rate: float) -> tuple[int, int]:
-    """``FFrameRate`` numerator/denominator for a rate in fps (denominator never 0, §1.5/§1.7).
+    """``FFrameRate`` numerator/denominator for a rate in fps (denominator never 0; docs/livelink.md).
 
     Integers give ``(rate, 1)``; others the closest fraction with denominator ≤ 1001
     (29.97 → 2997/100, 30000/1001 → 30000/1001).
@@ -93,7 +93,9 @@ def _check_id(kind: str, text: str) -> bytes:
     if not raw:
         raise ProtocolError(f"Live Link {kind} must not be empty")
     if len(raw) > _MAX_ID_BYTES:
-        raise ProtocolError(f"Live Link {kind} is {len(raw)} UTF-8 bytes; at most {_MAX_ID_BYTES} (§1.3)")
+        raise ProtocolError(
+            f"Live Link {kind} is {len(raw)} UTF-8 bytes; at most {_MAX_ID_BYTES} (docs/livelink.md)"
+        )
     return raw
 
 
@@ -127,7 +129,7 @@ class LiveLinkEncoder:
     """Encode :class:`RigFrame`\\ s into Live Link Face v6 packets for one (device id, subject).
 
     ``head_scale`` multiplies head and eye angles (radians in ``RigFrame``); ``head_sign`` and
-    ``eye_sign`` are per-axis (yaw, pitch, roll) factors, normally ±1 (protocols.md §1.5 (c)).
+    ``eye_sign`` are per-axis (yaw, pitch, roll) factors, normally ±1 (docs/livelink.md, head and eyes).
     """
 
     __slots__ = ("_den", "_eye_k", "_head_k", "_num", "_prefix", "_rate", "_struct")
@@ -148,7 +150,7 @@ class LiveLinkEncoder:
             raise ProtocolError(f"Live Link head scale must be finite, got {head_scale!r}")
         self._num, self._den = frame_rate_fraction(rate)
         self._rate = self._num / self._den
-        # One Struct for the whole packet; the constant header is bound once (§1.3).
+        # One Struct for the whole packet; the constant header is bound once (docs/livelink.md).
         self._struct = struct.Struct(f">Bi{len(dev)}si{len(subj)}s" + _TAIL.format[1:])
         self._prefix = (LLF_VERSION, len(dev), dev, len(subj), subj)
         hs = _signs("head_sign", head_sign)
@@ -163,18 +165,18 @@ class LiveLinkEncoder:
 
     @property
     def size(self) -> int:
-        """Bytes per packet (``270 + N + M``, §1.3)."""
+        """Bytes per packet (``270 + N + M``, docs/livelink.md)."""
         return self._struct.size
 
     def frame_time(self, t_since_midnight_s: float) -> tuple[int, float]:
-        """(frame number, subframe) for a time of day in seconds (§1.7)."""
+        """(frame number, subframe) for a time of day in seconds (docs/livelink.md)."""
         x = (t_since_midnight_s % 86400.0) * self._rate
         frame = math.floor(x)
         sub = min(x - frame, _LARGEST_SUBFRAME)  # float32 must stay < 1
         return frame, sub
 
     def values(self, frame: RigFrame) -> list[float]:
-        """The 61 packet values for ``frame``, in packet order (§1.4)."""
+        """The 61 packet values for ``frame``, in packet order (docs/livelink.md)."""
         bs: list[float] = frame.blendshapes.tolist()
         if len(bs) != 52:
             raise ProtocolError(f"frame {frame.index}: {len(bs)} blendshapes, expected 52")
@@ -218,7 +220,7 @@ class LiveLinkPacket:
 
 
 def decode_livelink(data: bytes) -> LiveLinkPacket:
-    """Strictly decode a v6 packet (UE's acceptance rules, §1.3); errors raise ProtocolError.
+    """Strictly decode a v6 packet (UE's acceptance rules, docs/livelink.md); errors raise ProtocolError.
 
     A 74-byte style "no face" packet (ids and frame time, no count/values) decodes with empty
     ``values``.

@@ -1,7 +1,7 @@
 """Generic OSC namespace for TouchDesigner, Max/MSP, Blender, Pure Data… (docs/osc.md).
 
 A stable, documented namespace (version 1), bundled per frame and split into ``#bundle``
-datagrams of at most ``max_datagram`` bytes, in this order (OSC wire rules: protocols.md §4):
+datagrams of at most ``max_datagram`` bytes, in this order (OSC wire rules: OSC 1.0 spec):
 
 =====================================  ========  ============================================
 address                                 tags      content
@@ -11,7 +11,7 @@ address                                 tags      content
                                                   (0 lost, 1 partial, 2 ok)
 ``/mocap/face/blendshape/<arkitName>``  ``f``     ×52, ARKit lowerCamel names, 0..1
 ``/mocap/face/eyes``                    ``ffff``  left yaw, left pitch, right yaw, right pitch
-                                                  (radians, protocols.md §1.5 (c))
+                                                  (radians, docs/livelink.md, head and eyes)
 ``/mocap/head/quat``                    ``ffff``  x, y, z, w (internal frame, vs neutral)
 ``/mocap/head/ypr``                     ``fff``   yaw, pitch, roll (radians, Live Link signs)
 ``/mocap/head/pos``                     ``fff``   metres vs neutral (internal frame)

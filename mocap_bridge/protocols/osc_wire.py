@@ -1,4 +1,4 @@
-"""OSC 1.0 wire helpers shared by the VMC and generic OSC encoders (protocols.md §4).
+"""OSC 1.0 wire helpers shared by the VMC and generic OSC encoders (OSC 1.0 spec).
 
 Theory of operation
 -------------------
@@ -22,8 +22,8 @@ call, and slots an encoder fills once with :meth:`FramePlan.write_floats` (const
 value. Plans therefore belong to one encoder and are not shared between threads. Encoders cache
 plans per layout.
 
-Only the OSC types ``s``, ``i`` and ``f`` are ever written (protocols.md §3.2: VMC receivers reject
-doubles and booleans). Every bundle carries the "immediately" time tag (``00…01``, §4).
+Only the OSC types ``s``, ``i`` and ``f`` are ever written (VMC spec, protocol.vmc.info: VMC receivers reject
+doubles and booleans). Every bundle carries the "immediately" time tag (``00…01``, OSC 1.0 spec).
 
 :func:`decode_packet` is a small strict reader (flattens nested bundles) used by tests and tools;
 python-osc is the independent oracle.
@@ -52,9 +52,9 @@ __all__ = [
     "pad_string",
 ]
 
-#: ``"#bundle\0"`` plus the "immediately" NTP time tag (protocols.md §4).
+#: ``"#bundle\0"`` plus the "immediately" NTP time tag (OSC 1.0 spec).
 BUNDLE_HEAD = b"#bundle\x00" + b"\x00" * 7 + b"\x01"
-#: Largest UDP/IPv4 payload (protocols.md §4).
+#: Largest UDP/IPv4 payload (OSC 1.0 spec).
 MAX_UDP_PAYLOAD = 65507
 
 _I32 = struct.Struct(">i")
@@ -221,7 +221,7 @@ def encode_message(address: str, *args: str | int | float) -> bytes:
     data: list[bytes] = []
     for a in args:
         if isinstance(a, bool):
-            raise ProtocolError(f"{address}: booleans are not sent (protocols.md §3.2)")
+            raise ProtocolError(f"{address}: booleans are not sent (VMC spec, protocol.vmc.info)")
         if isinstance(a, str):
             tags += "s"
             data.append(pad_string(a))

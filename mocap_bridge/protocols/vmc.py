@@ -1,10 +1,10 @@
 """VMC protocol (Performer → Marionette, OSC over UDP): pure encoder and expression maps.
 
 Per frame the encoder emits, in this order, split into ``#bundle`` datagrams of at most
-``max_datagram`` bytes (protocols.md §3.7, §4; default 1200 like the VMC app):
+``max_datagram`` bytes (the VMC app's ExternalSender.cs; default 1200 like the VMC app):
 
 ===========================  ==============  ==================================================
-address                      type tags       content (protocols.md §3.3)
+address                      type tags       content (VMC spec, protocol.vmc.info)
 ===========================  ==============  ==================================================
 ``/VMC/Ext/OK``              ``,iiii``       loaded=1, calibration state=3 (Calibrated),
                                              calibration mode=0 (Normal), tracking 1 while any
@@ -18,14 +18,14 @@ address                      type tags       content (protocols.md §3.3)
                                              (``bone_positions``: rest offsets, the Hips' is its
                                              height above the root) and local rotation
                                              (``bone_rotations``) in Unity axes
-``/VMC/Ext/Blend/Val``       ``,sf``         VRM 0.x presets (§3.6) from an expression map,
+``/VMC/Ext/Blend/Val``       ``,sf``         VRM 0.x presets (UniVRM BlendShapePreset) from an expression map,
                                              then optionally the 52 perfect-sync ARKit names
 ``/VMC/Ext/Blend/Apply``     ``,``           after every Blend/Val of the frame (same or later
                                              datagram)
 ===========================  ==============  ==================================================
 
-Only ``s``/``i``/``f`` are written (§3.2). Bones that are not valid are simply not sent (never
-all-zero positions, §3.3). Templates for every address/name are built once at construction
+Only ``s``/``i``/``f`` are written (the VMC spec, protocol.vmc.info). Bones that are not valid are
+simply not sent (never all-zero positions). Templates for every address/name are built once at construction
 (:mod:`.osc_wire`) and whole-frame layouts are cached per set of valid bones
 (:class:`~.osc_wire.FramePlan`): per frame, the values are gathered into one float array and
 rendered into the precompiled datagram image.
@@ -66,7 +66,7 @@ F32 = npt.NDArray[np.float32]
 
 F64 = npt.NDArray[np.float64]
 
-#: VRM 0.x ``BlendShapePreset`` names (protocols.md §3.6), ``Unknown`` excluded.
+#: VRM 0.x ``BlendShapePreset`` names (UniVRM BlendShapePreset), ``Unknown`` excluded.
 VRM0_PRESETS: tuple[str, ...] = (
     "Neutral", "A", "I", "U", "E", "O", "Blink", "Joy", "Angry", "Sorrow", "Fun",
     "LookUp", "LookDown", "LookLeft", "LookRight", "Blink_L", "Blink_R",
@@ -77,7 +77,7 @@ EXPRESSION_MAP_FORMAT = "mocap_bridge.expression_map/1"
 
 _ROOT_ON_FLOOR = np.zeros(3)
 
-#: ``/VMC/Ext/OK`` calibration state 3 = Calibrated, mode 0 = Normal (protocols.md §3.3).
+#: ``/VMC/Ext/OK`` calibration state 3 = Calibrated, mode 0 = Normal (VMC spec, protocol.vmc.info).
 CALIBRATION_STATE = 3
 CALIBRATION_MODE = 0
 
@@ -87,7 +87,7 @@ _ARKIT_INDEX = {n: i for i, n in enumerate(ARKIT_NAMES)}
 
 
 def perfect_sync_names(case: Literal["lowerCamel", "PascalCase"] = "lowerCamel") -> tuple[str, ...]:
-    """The 52 ARKit names in :class:`~mocap_bridge.frames.ARKit` order, in the given case (§3.6)."""
+    """The 52 ARKit names in :class:`~mocap_bridge.frames.ARKit` order, in the given case."""
     if case == "lowerCamel":
         return ARKIT_NAMES
     if case == "PascalCase":
@@ -365,7 +365,7 @@ class VmcEncoder:
             self._t0_ms = frame.t_ms
         layout = self._layout(frame.bone_valid)
         # hips, all positions, all rotations, blend values: one vector; ``gather`` keeps the valid
-        # bones, ``factors`` turns internal axes into Unity axes (§3.3, §3.4), one store writes it.
+        # bones, ``factors`` turns internal axes into Unity axes, one store writes it.
         # The root is the avatar's origin on the floor, as the reference sender (Virtual Motion
         # Capture) sends it; the hips' height above it travels as the Hips bone's local position.
         # A receiver that applies both (EVMC4U's defaults) then puts the hips at their real height.

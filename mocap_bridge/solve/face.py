@@ -10,7 +10,7 @@ Pipeline per frame (all whole-array numpy, index tables built at import):
 5. optional linked blinks (mean or max of both eyes).
 
 Eyes: radians, [[left yaw, left pitch], [right yaw, right pitch]] with yaw > 0 toward the
-subject's right and pitch > 0 looking down (RigFrame convention, protocols.md §1.5 (c)). They come
+subject's right and pitch > 0 looking down (RigFrame convention, docs/livelink.md, head and eyes). They come
 from the calibrated eyeLook* shapes scaled by the configured range in degrees of visual angle
 (``eye_yaw_range_deg`` at eyeLookIn/Out = 1): left yaw = (lookInLeft − lookOutLeft)·range,
 right yaw = (lookOutRight − lookInRight)·range, pitch = (lookDown − lookUp)·range.

@@ -10,7 +10,7 @@ Relative to the calibrated neutral (R₀, t₀) the head rotation is ``R₀ᵀ R
 ``R₀ᵀ (t − t₀)``: expressing the change in the neutral head's frame removes a tilted or off-axis
 camera. Without calibration R₀ = I and t₀ = (0, 0, −neutral_distance).
 
-``head_ypr`` (Live Link Face convention, protocols.md §1.5): the rotation is decomposed as
+``head_ypr`` (Live Link Face convention, docs/livelink.md, head and eyes): the rotation is decomposed as
 ``Ry(yaw) · Rx(pitch) · Rz(roll)`` in the internal frame, which gives yaw > 0 turning to the
 subject's left (+Z toward +X), pitch > 0 looking down (+Z toward −Y), roll > 0 right ear toward
 the right shoulder (+Y toward −X).
