@@ -15,8 +15,8 @@ Byte layout (docs/livelink.md), all big-endian::
 Total ``270 + N + M`` bytes. Values 0–51 are :attr:`RigFrame.blendshapes` as-is (already in
 :class:`~mocap_bridge.frames.ARKit` order = packet order; tongueOut is whatever the solver says,
 i.e. 0). Values 52–54 are ``RigFrame.head_ypr`` and 55–60 left/right eye yaw, pitch, roll from
-``RigFrame.eyes`` (roll is always 0), each multiplied by ``scale × sign`` (docs/livelink.md): the default scale
-1.0 sends radians like the iPhone app; ``1/π`` gives UE's engine-path ``deg/180`` semantics.
+``RigFrame.eyes`` (roll is always 0), each multiplied by ``scale × sign`` (docs/livelink.md): the
+default scale 1.0 sends radians like the iPhone app; ``1/π`` gives UE's engine-path ``deg/180`` semantics.
 
 The encoder reads no clock: the caller passes ``t_since_midnight_s`` (see
 :class:`LiveLinkEncoder.encode`). The whole packet is one precompiled :class:`struct.Struct`.
