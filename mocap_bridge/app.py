@@ -448,11 +448,8 @@ def run_session(
         if recorder is not None:
             recorder.close()
     if not opts.quiet:
-        notes = input_notes(source)
-        failed = getattr(recorder, "failed", None)
-        if failed:
-            notes.append(f"the recording stopped early: {failed}")
-        print(session.pipeline.summary(result.elapsed_s, notes), file=out, flush=True)
+        # (a recording stopped by a full disk has said so in its one warning line)
+        print(session.pipeline.summary(result.elapsed_s, input_notes(source)), file=out, flush=True)
     return result
 
 

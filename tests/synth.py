@@ -100,3 +100,21 @@ def curled_hand(rng: np.random.Generator, side: str, curl: float) -> np.ndarray:
             p[mcp + k + 1 : mcp + 4] = r.apply(p[mcp + k + 1 : mcp + 4] - pivot) + pivot
     out: np.ndarray = random_rotation(rng).apply(p) + rng.normal(0.0, 0.002, p.shape)
     return out
+
+
+def synthetic(i: int, rng: np.random.Generator) -> TrackedFrame:
+    """A random frame (pose, a face two frames in three, one hand) with every status, for recordings."""
+    f32 = np.float32
+    return TrackedFrame(
+        index=i,
+        t_ms=1000 + 33 * i,
+        pose=PoseObservation(rng.random((33, 5), dtype=f32), rng.standard_normal((33, 3), dtype=f32)),
+        face=None if i % 3 == 0 else FaceObservation(
+            rng.random((478, 3), dtype=f32), rng.random(52, dtype=f32), rng.standard_normal((4, 4))
+        ),
+        hands=(HandObservation("Left", float(rng.random()), rng.random((21, 3), dtype=f32),
+                               rng.standard_normal((21, 3), dtype=f32)),),
+        status=(PartStatus.FOUND, PartStatus.NOT_FOUND if i % 3 == 0 else PartStatus.FOUND,
+                PartStatus.MISSING),
+        result_ms=(1010.5 + i, None, None),
+    )  # fmt: skip

@@ -23,7 +23,7 @@ import orjson
 import pytest
 from conftest import media
 from oscutil import python_osc_messages
-from test_e2e_broadcast import Receiver, free_tcp_port, ws_client
+from receivers import UdpReceiver, free_tcp_port, ws_client
 
 from mocap_bridge.protocols.livelink import decode_livelink
 from mocap_bridge.recording import RecordingWriter
@@ -101,9 +101,7 @@ def _yprs(obj: Any) -> list[Any]:
 def test_bad_values_in_a_recording_stop_no_output(talking: Path, tmp_path: Path) -> None:
     bad = rewrite(talking, tmp_path / "bad.jsonl", {40: _null_blendshape, 41: _huge_matrix, 42: _huge_world})
     n = 150
-    llf, vmc = Receiver(), Receiver()
-    for r in (llf, vmc):
-        r.start()
+    llf, vmc = UdpReceiver(), UdpReceiver()
     ws_port = free_tcp_port()
     cmd = [sys.executable, "-m", "mocap_bridge", "run", "--source", str(bad), "--no-osc",
            "--livelink", f"127.0.0.1:{llf.port}", "--vmc", f"127.0.0.1:{vmc.port}",

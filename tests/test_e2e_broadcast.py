@@ -10,19 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import orjson
 import pytest
 from conftest import media
 from oscutil import python_osc_messages, typetags
 from pylivelinkface import PyLiveLinkFace
+from receivers import UdpReceiver, free_tcp_port, ws_client
 
 from mocap_bridge.protocols.livelink import decode_livelink
 from mocap_bridge.protocols.ws_json import schema
@@ -32,61 +30,9 @@ MAX_DATAGRAM = 1000
 FRAMES = 40
 
 
-class Receiver(threading.Thread):
-    """A UDP socket on 127.0.0.1 that keeps every datagram until stopped."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.datagrams: list[bytes] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.datagrams.append(self.sock.recv(70000))
-            except TimeoutError:
-                continue
-
-    def stop(self) -> list[bytes]:
-        self.stopping.set()
-        self.join()
-        self.sock.close()
-        return self.datagrams
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def ws_client(port: int, proc: subprocess.Popen[bytes], out: list[dict[str, Any]]) -> None:
-    from websockets.asyncio.client import connect
-
-    for _ in range(600):  # the server starts once the models are loaded
-        if proc.poll() is not None:
-            return
-        try:
-            async with connect(f"ws://127.0.0.1:{port}/", open_timeout=2) as ws:
-                async for text in ws:
-                    out.append(orjson.loads(text))
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-        except Exception:  # closed at shutdown
-            return
-
-
 def test_run_broadcasts_every_tracked_frame(tmp_path: Path) -> None:
     video = media("fist_thumbs_up.mp4")
-    llf, vmc, osc = Receiver(), Receiver(), Receiver()
-    for r in (llf, vmc, osc):
-        r.start()
+    llf, vmc, osc = UdpReceiver(), UdpReceiver(), UdpReceiver()
     ws_port = free_tcp_port()
     record = tmp_path / "run.jsonl"
     cmd = [

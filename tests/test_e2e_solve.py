@@ -15,15 +15,14 @@ import numpy as np
 from conftest import media
 from oscutil import python_osc_messages
 from pythonosc.osc_message import OscMessage
-from test_e2e_broadcast import ROOT, Receiver
+from receivers import ROOT, UdpReceiver
 
 OFF = ["--no-livelink", "--no-ws", "--quiet"]
 
 
 def run_vmc(*args: str) -> list[list[OscMessage]]:
     """Run the CLI with VMC to a local receiver; return the messages, one list per Blend/Apply."""
-    rx = Receiver()
-    rx.start()
+    rx = UdpReceiver()
     proc = subprocess.run(
         [sys.executable, "-m", "mocap_bridge", "run", "--mode", "video", *OFF,
          "--vmc", f"127.0.0.1:{rx.port}", *args],

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from conftest import bpy_python
 from exportutil import world_rotations
-from test_export_roundtrip import take  # noqa: F401  (the shared module fixture)
 
 from mocap_bridge.frames import HumanBone
 from mocap_bridge.solve.body import REST_OFFSETS
@@ -42,7 +41,7 @@ def bpy() -> str:
     return bpy_python()
 
 
-def test_blender_imports_the_bvh_with_the_solved_limb_directions(take: dict, bpy: str) -> None:  # noqa: F811
+def test_blender_imports_the_bvh_with_the_solved_limb_directions(take: dict, bpy: str) -> None:
     names = sorted({b.name for pair in LIMBS for b in pair})
     proc = subprocess.run(
         [bpy, str(BLENDER_DIR / "import_bvh.py"), str(take["out"]["bvh"]), ",".join(names)],

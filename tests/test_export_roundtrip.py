@@ -7,8 +7,6 @@ what the receivers got (decoded by python-osc and PyLiveLinkFace)."""
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import math
 import os
 import subprocess
@@ -19,16 +17,16 @@ import bvhio
 import numpy as np
 import pygltflib
 import pytest
-from conftest import media
 from exportutil import (
-    Receiver,
+    ENV,
+    FRAMES,
     VmcFrame,
+    cli,
     importer_frame_rate,
     read_with_three_vrm,
     same_rotation,
     unity_to_internal_quat,
     validate_gltf,
-    vmc_frames,
 )
 from pylivelinkface import PyLiveLinkFace
 
@@ -39,54 +37,6 @@ from mocap_bridge.protocols.livelink import LLF_CURVE_NAMES, decode_livelink
 from mocap_bridge.solve.maps import resolve_bone_map
 
 ROOT = Path(__file__).resolve().parents[1]
-FRAMES = 45
-CLIP = "fist_thumbs_up.mp4"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "mocap_bridge", *args], cwd=ROOT, env=ENV,
-                          capture_output=True, timeout=timeout)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def take(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A real recording, what `run --source REC` sent for it, and every export of it."""
-    video = media(CLIP)
-    folder = tmp_path_factory.mktemp("export")
-    rec = folder / "take.jsonl.gz"
-    proc = cli("run", "--source", str(video), "--mode", "video", "--max-frames", str(FRAMES), "--quiet",
-               "--offline", "--record", str(rec), "--no-livelink", "--no-vmc", "--no-ws")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
-
-    llf, vmc = Receiver(), Receiver()
-    for r in (llf, vmc):
-        r.start()
-    try:
-        proc = cli("run", "--source", str(rec), "--mode", "video", "--quiet", "--no-ws", "--perfect-sync",
-                   "--livelink", f"127.0.0.1:{llf.port}", "--vmc", f"127.0.0.1:{vmc.port}")  # fmt: skip
-    finally:
-        got_llf, got_vmc = llf.stop(), vmc.stop()
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
-
-    outputs = {}
-    for fmt, name in (("bvh", "take.bvh"), ("llf-csv", "S1_1_MocapBridge_cal.csv"), ("vrma", "take.vrma"),
-                      ("csv", "take_frames.csv")):  # fmt: skip
-        out = folder / name
-        p = cli("export", str(rec), "--to", fmt, "--out", str(out), "--quiet")
-        assert p.returncode == 0, p.stderr.decode(errors="replace")[-2000:]
-        outputs[fmt] = out
-    with gzip.open(rec, "rt") as f:
-        fps = json.loads(f.readline())["fps"]
-        recorded = sum(1 for _ in f)
-    return {
-        "rec": rec,
-        "frames": recorded,
-        "fps": fps,
-        "llf": got_llf,
-        "vmc": vmc_frames(got_vmc),
-        "out": outputs,
-    }
 
 
 def _sent(take: dict) -> list[VmcFrame]:

@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_recording import synthetic
+from synth import synthetic
 
 from mocap_bridge.errors import MocapBridgeError
 from mocap_bridge.frames import ARKIT_NAMES, HUMAN_BONE_NAMES, TrackedFrame

@@ -8,35 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import media
+from synth import synthetic
 
 from mocap_bridge.clock import monotonic_ms
 from mocap_bridge.errors import RecordingError
 from mocap_bridge.frames import (
-    FaceObservation,
-    HandObservation,
-    PartStatus,
-    PoseObservation,
     TrackedFrame,
 )
 from mocap_bridge.recording import SCHEMA, RecordingReader, RecordingWriter
 from mocap_bridge.tracking.offline import track_file
-
-
-def synthetic(i: int, rng: np.random.Generator) -> TrackedFrame:
-    f32 = np.float32
-    return TrackedFrame(
-        index=i,
-        t_ms=1000 + 33 * i,
-        pose=PoseObservation(rng.random((33, 5), dtype=f32), rng.standard_normal((33, 3), dtype=f32)),
-        face=None if i % 3 == 0 else FaceObservation(
-            rng.random((478, 3), dtype=f32), rng.random(52, dtype=f32), rng.standard_normal((4, 4))
-        ),
-        hands=(HandObservation("Left", float(rng.random()), rng.random((21, 3), dtype=f32),
-                               rng.standard_normal((21, 3), dtype=f32)),),
-        status=(PartStatus.FOUND, PartStatus.NOT_FOUND if i % 3 == 0 else PartStatus.FOUND,
-                PartStatus.MISSING),
-        result_ms=(1010.5 + i, None, None),
-    )  # fmt: skip
 
 
 def assert_same(a: TrackedFrame, b: TrackedFrame) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from test_recording import synthetic
+from synth import synthetic
 
 from mocap_bridge.recording import MAX_REPLAY_GAP_MS, RecordingReader, RecordingWriter
 
@@ -79,7 +79,7 @@ def test_a_killed_writer_leaves_every_frame_it_wrote_readable(tmp_path: Path) ->
 import os, signal, sys
 import numpy as np
 sys.path.insert(0, {str(ROOT / "tests")!r})
-from test_recording import synthetic
+from synth import synthetic
 from mocap_bridge.recording import RecordingWriter
 rec = RecordingWriter({str(path)!r}, source="s", mode="video", mirror=False, fps=30, models={{}})
 rng = np.random.default_rng(1)

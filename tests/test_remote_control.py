@@ -18,10 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from exportutil import Receiver
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
-from test_export_roundtrip import take  # noqa: F401  (the shared real recording)
+from receivers import UdpReceiver
 
 from mocap_bridge.export.llf_csv import LLF_CSV_COLUMNS
 from mocap_bridge.protocols.livelink import LLF_CURVE_NAMES, decode_livelink
@@ -156,7 +155,7 @@ def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     return predicate()
 
 
-def _live_link_commands(ue: Unreal, main: Receiver, second: Receiver) -> dict[str, bool]:
+def _live_link_commands(ue: Unreal, main: UdpReceiver, second: UdpReceiver) -> dict[str, bool]:
     """Subject, targets and streaming changed over OSC, as the receivers see it."""
     out = {}
     ue.send("/LiveLinkSubject", "Face2")
@@ -183,14 +182,12 @@ def _live_link_commands(ue: Unreal, main: Receiver, second: Receiver) -> dict[st
     return out
 
 
-def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> None:  # noqa: F811
+def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> None:
     rec = tmp_path / "long.jsonl.gz"
     _long_recording(take["rec"], rec, repeats=8)  # ~15 s at the clip's rate, paced in real time
     folder = tmp_path / "takes"
     app_port = _free_udp_port()
-    llf, second = Receiver(), Receiver()
-    llf.start()
-    second.start()
+    llf, second = UdpReceiver(), UdpReceiver()
     ue = Unreal(app_port)
     config = tmp_path / "remote.toml"  # the app's OSC settings: listener and reply target
     config.write_text(f'[remote]\nosc_listen = "127.0.0.1:{app_port}"\nsend_target = "127.0.0.1:{ue.port}"\n')
@@ -252,7 +249,7 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
     meta = json.loads((taken / "take.json").read_text())
     assert meta["slate"] == "Scene" and meta["take"] == 4 and meta["subject"] == "Face"
     assert meta["start_timecode"] == start_tc[0] and meta["stop_timecode"] == timecode
-    assert meta["models"] and "solve" in meta["settings"] and meta["frames"] > 20
+    assert meta["models"] and {"smoothing", "face", "livelink"} <= set(meta["settings"]) and meta["frames"] > 20
 
     with Path(csv_path).open(newline="") as f:
         header, *rows = list(csv.reader(f))

@@ -11,15 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_export_roundtrip import take  # noqa: F401  (the shared real recording)
-
 from mocap_bridge.export.llf_csv import LLF_CSV_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def test_record_with_takes_writes_a_take_folder_too(take: dict, tmp_path: Path) -> None:  # noqa: F811
+def test_record_with_takes_writes_a_take_folder_too(take: dict, tmp_path: Path) -> None:
     out = tmp_path / "whole.jsonl"
     cmd = [sys.executable, "-m", "mocap_bridge", "run", "--source", str(take["rec"]), "--mode", "video",
            "--quiet", "--no-vmc", "--no-livelink", "--no-ws", "--record", str(out),
@@ -38,7 +36,7 @@ def test_record_with_takes_writes_a_take_folder_too(take: dict, tmp_path: Path) 
     assert header[2:] == list(LLF_CSV_COLUMNS) and len(rows) == take["frames"]
 
 
-def test_remote_listener_that_cannot_bind_is_one_line_and_exit_2(take: dict) -> None:  # noqa: F811
+def test_remote_listener_that_cannot_bind_is_one_line_and_exit_2(take: dict) -> None:
     cmd = [
         sys.executable,
         "-m",
