@@ -491,6 +491,7 @@ def _attach_takes_and_remote(
     models: dict[str, str],
     sinks: list[FrameSink],
     recorder: Recorder | None,
+    wall_offset_ms: float,
 ) -> Recorder | None:
     """``--takes DIR`` (take folders) and ``[remote] osc_listen`` (Live Link Face OSC remote
     control): appends their sinks; returns the pipeline's recorder."""
@@ -506,7 +507,6 @@ def _attach_takes_and_remote(
 
     ll = settings.livelink
     cap = settings.capture
-    live = not isinstance(source, RecordingReader) and cap.mode == "realtime"
     takes = None
     if opts.takes is not None:
         takes = TakeRecorder(
@@ -519,7 +519,7 @@ def _attach_takes_and_remote(
             models=models,
             calibration=settings.face.calibration or None,
             settings=_plain(settings),
-            time_of_day_offset_s=_wall_offset(source, live) / 1000.0 + utc_offset_s(),
+            time_of_day_offset_s=wall_offset_ms / 1000.0 + utc_offset_s(),
             livelink=livelink_encoder(ll),
         )
         sinks.append(takes)
@@ -592,9 +592,8 @@ def run(
                                         progress_factory=progress_factory)  # fmt: skip
         solver = RigSolver(settings)
         live = not replay and settings.capture.mode == "realtime"
-        sinks = build_sinks(
-            settings, stream_rate_hz=source.fps, wall_clock_offset_ms=_wall_offset(source, live)
-        )
+        wall = _wall_offset(source, live)  # once: every output's timecode agrees
+        sinks = build_sinks(settings, stream_rate_hz=source.fps, wall_clock_offset_ms=wall)
         recorder: Recorder | None = None
         if isinstance(source, RecordingReader):  # == replay; narrows the union for mypy
             models = dict(source.header.get("models", {}))
@@ -612,7 +611,7 @@ def run(
                 models=models,
                 source_path=source_spec if isinstance(source, RecordingReader) else None,
             )
-        recorder = _attach_takes_and_remote(settings, opts, source, models, sinks, recorder)
+        recorder = _attach_takes_and_remote(settings, opts, source, models, sinks, recorder, wall)
     except BaseException:
         source.close()
         raise

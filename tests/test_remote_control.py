@@ -249,7 +249,7 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
     meta = json.loads((taken / "take.json").read_text())
     assert meta["slate"] == "Scene" and meta["take"] == 4 and meta["subject"] == "Face"
     assert meta["start_timecode"] == start_tc[0] and meta["stop_timecode"] == timecode
-    assert meta["models"] and {"smoothing", "face", "livelink"} <= set(meta["settings"]) and meta["frames"] > 20
+    assert meta["models"] and {"smoothing", "livelink"} <= set(meta["settings"]) and meta["frames"] > 20
 
     with Path(csv_path).open(newline="") as f:
         header, *rows = list(csv.reader(f))
