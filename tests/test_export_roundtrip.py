@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import bvhio
 import numpy as np
@@ -50,7 +51,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
 
 
 @pytest.fixture(scope="module")
-def take(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def take(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A real recording, what `run --source REC` sent for it, and every export of it."""
     video = media(CLIP)
     folder = tmp_path_factory.mktemp("export")
@@ -89,14 +90,14 @@ def take(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
-def _sent(take: dict) -> list[VmcFrame]:
+def _sent(take: dict[str, Any]) -> list[VmcFrame]:
     frames: list[VmcFrame] = take["vmc"]
     # Loopback UDP with an 8 MB buffer loses nothing here; the comparison needs every frame.
     assert len(frames) == take["frames"] >= FRAMES * 0.9
     return frames
 
 
-def test_bvh_reads_back_with_bvhio_and_equals_what_vmc_sent(take: dict) -> None:
+def test_bvh_reads_back_with_bvhio_and_equals_what_vmc_sent(take: dict[str, Any]) -> None:
     sent = _sent(take)
     bvh = bvhio.readAsBvh(str(take["out"]["bvh"]))
     assert bvh.FrameCount == len(sent)
@@ -134,7 +135,7 @@ def test_bvh_reads_back_with_bvhio_and_equals_what_vmc_sent(take: dict) -> None:
     assert largest > 0.3  # and they moved away from the T-pose
 
 
-def test_bvh_with_a_bone_map_uses_its_names(take: dict, tmp_path: Path) -> None:
+def test_bvh_with_a_bone_map_uses_its_names(take: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "mixamo.bvh"
     p = cli("export", str(take["rec"]), "--to", "bvh", "--bone-map", "mixamo", "--bvh-scale", "1",
             "--fps", "15", "--out", str(out), "--quiet")  # fmt: skip
@@ -167,7 +168,7 @@ def _importer_seconds(timecode: str, rate: int) -> float:
     return int(h) * 3600 + int(m) * 60 + int(s) + float(frames) / rate
 
 
-def test_llf_csv_follows_the_app_format_and_equals_the_live_link_packets(take: dict) -> None:
+def test_llf_csv_follows_the_app_format_and_equals_the_live_link_packets(take: dict[str, Any]) -> None:
     header, rows = _llf_rows(take["out"]["llf-csv"])
     # The importer's rules: Timecode then BlendShapeCount first, every row as wide as the header.
     assert header[:2] == ["Timecode", "BlendShapeCount"]
@@ -200,7 +201,7 @@ def test_llf_csv_follows_the_app_format_and_equals_the_live_link_packets(take: d
     assert np.allclose(d_csv, d_llf, atol=2e-3 / 60 + 1e-6)
 
 
-def test_vrma_validates_and_equals_what_vmc_sent(take: dict) -> None:
+def test_vrma_validates_and_equals_what_vmc_sent(take: dict[str, Any]) -> None:
     sent = _sent(take)
     path = take["out"]["vrma"]
     report = validate_gltf(path)
@@ -281,7 +282,7 @@ def test_vrma_validates_and_equals_what_vmc_sent(take: dict) -> None:
     assert tv["lookAt"] is not None and len(tv["lookAt"]["times"]) == len(sent)
 
 
-def test_analysis_csv_equals_what_was_sent(take: dict) -> None:
+def test_analysis_csv_equals_what_was_sent(take: dict[str, Any]) -> None:
     sent = _sent(take)
     with take["out"]["csv"].open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -298,7 +299,7 @@ def test_analysis_csv_equals_what_was_sent(take: dict) -> None:
             assert row[f"{bone}.valid"] == "1"
 
 
-def test_bad_inputs_are_one_line_and_exit_2(take: dict, tmp_path: Path) -> None:
+def test_bad_inputs_are_one_line_and_exit_2(take: dict[str, Any], tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     cases = [
@@ -316,7 +317,7 @@ def test_bad_inputs_are_one_line_and_exit_2(take: dict, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-def test_long_files_show_a_progress_bar_on_a_terminal(take: dict, tmp_path: Path) -> None:
+def test_long_files_show_a_progress_bar_on_a_terminal(take: dict[str, Any], tmp_path: Path) -> None:
     import pty
 
     from test_remote_control import _long_recording

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from test_export_roundtrip import take  # noqa: F401  (the shared real recording)
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def test_record_with_takes_writes_a_take_folder_too(take: dict, tmp_path: Path) -> None:  # noqa: F811
+def test_record_with_takes_writes_a_take_folder_too(take: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
     out = tmp_path / "whole.jsonl"
     cmd = [sys.executable, "-m", "mocap_bridge", "run", "--source", str(take["rec"]), "--mode", "video",
            "--quiet", "--no-vmc", "--no-livelink", "--no-ws", "--record", str(out),
@@ -38,7 +39,7 @@ def test_record_with_takes_writes_a_take_folder_too(take: dict, tmp_path: Path) 
     assert header[2:] == list(LLF_CSV_COLUMNS) and len(rows) == take["frames"]
 
 
-def test_remote_listener_that_cannot_bind_is_one_line_and_exit_2(take: dict) -> None:  # noqa: F811
+def test_remote_listener_that_cannot_bind_is_one_line_and_exit_2(take: dict[str, Any]) -> None:  # noqa: F811
     cmd = [
         sys.executable,
         "-m",
