@@ -338,7 +338,7 @@ def _random_bones(seed: int) -> dict[str, tuple[float, ...]]:
     from mathutils import Quaternion
 
     rng = random.Random(seed)
-    out = {}
+    out: dict[str, tuple[float, ...]] = {}
     for h in humanoid_parents():
         q = Quaternion((1.0, rng.gauss(0, 0.35), rng.gauss(0, 0.35), rng.gauss(0, 0.35))).normalized()
         out[h] = (0.0, 0.1, 0.0, q.x, q.y, q.z, q.w)
@@ -414,7 +414,7 @@ def check_hips(api: Any) -> dict[str, Any]:
         arm = build_rig({"rig": "unity_t", "yaw_deg": yaw}, int(yaw))
         bpy.context.view_layer.update()
         rx = api.Receiver(FakeListener(), bpy.context.scene, arm, None, True)
-        ident = {"Hips": (0.0, 0.95, 0.0, 0.0, 0.0, 0.0, 1.0)}
+        ident: dict[str, tuple[float, ...]] = {"Hips": (0.0, 0.95, 0.0, 0.0, 0.0, 0.0, 1.0)}
         rx._listener.push(_frame(1, 0.0, ident))
         rx.step()
         bpy.context.view_layer.update()
@@ -542,6 +542,7 @@ def main() -> None:
             rx.record_start(spec["record"])
         sampled = dict(rx.bone_map)
         if rx.rig_kind == "rigify":  # measure the deforming bones, which follow the FK controls
+            assert arm is not None  # a rigify rig was detected on it
             deform = bone_names("rigify.toml")
             sampled = {h: b for h, b in deform.items() if b in arm.data.bones}
         receivers.append({"spec": spec, "rx": rx, "arm": arm, "mesh": mesh, "samples": [], "map": sampled})
@@ -628,7 +629,7 @@ def describe_action(action: Any, arm: Any) -> dict[str, Any]:
 
 def measure_cost(rx: Any, repeat: int) -> list[float]:
     """Apply the latest frame ``repeat`` times (as a new frame each time) and time each step."""
-    out = []
+    out: list[float] = []
     frame = rx.last_frame
     if frame is None:
         return out

@@ -98,17 +98,18 @@ def node_tools() -> str:
     return node
 
 
-def read_with_three_vrm(path: Path) -> dict:
+def read_with_three_vrm(path: Path) -> dict[str, Any]:
     """What three-vrm's VRMAnimationLoaderPlugin (with three.js's GLTFLoader) reads from a .vrma."""
     node = node_tools()
     proc = subprocess.run(
         [node, str(NODE_DIR / "read_vrma.mjs"), str(path)], capture_output=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return json.loads(proc.stdout)
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
 
 
-def validate_gltf(path: Path) -> dict:
+def validate_gltf(path: Path) -> dict[str, Any]:
     """The Khronos glTF Validator's report (npm gltf-validator pinned in tests/node)."""
     node = node_tools()
     script = (
@@ -121,7 +122,8 @@ def validate_gltf(path: Path) -> dict:
         capture_output=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return json.loads(proc.stdout)
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
 
 
 def importer_frame_rate(timecodes: list[str]) -> int:

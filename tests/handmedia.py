@@ -54,7 +54,8 @@ def rotate(rgb: U8, degrees: float) -> U8:
 
 def aspect(rgb: U8) -> float:
     """Width / height."""
-    return rgb.shape[1] / rgb.shape[0]
+    ratio: float = rgb.shape[1] / rgb.shape[0]
+    return ratio
 
 
 def track_rgb(rgb: U8) -> TrackedFrame:
@@ -76,4 +77,5 @@ def clip_aspect(path: Path) -> float:
         rgb = next(iter(src.frames())).rgb
     finally:
         src.close()
-    return rgb.shape[1] / rgb.shape[0]
+    ratio: float = rgb.shape[1] / rgb.shape[0]
+    return ratio

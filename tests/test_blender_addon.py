@@ -91,7 +91,8 @@ class Driver:
             raise AssertionError(f"Blender driver timed out: {err[-2000:]}") from None
         lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
         assert self.proc.returncode == 0 and lines, f"Blender driver failed: {err[-3000:]}"
-        return json.loads(lines[-1][len("RESULT ") :])
+        results: list[dict[str, Any]] = json.loads(lines[-1][len("RESULT ") :])
+        return results
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -153,7 +154,7 @@ UPPER_ARMS = {"LeftUpperArm": (11, 13), "RightUpperArm": (12, 14)}
 def dance(bpy_python: str, addon_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     clip = media("dance_full_body_synthetic.mp4")
     rec = tmp_path_factory.mktemp("dance") / "dance.jsonl"
-    receivers = [
+    receivers: list[dict[str, Any]] = [
         {"rig": "unity_t", "mesh": "arkit", "cost_repeat": 300},
         {"rig": "mixamo_a", "yaw_deg": 30.0},
         {"rig": "rigify"},
@@ -386,7 +387,8 @@ def checks(bpy_python: str, addon_dir: Path) -> dict[str, Any]:
                           timeout=DRIVER_TIMEOUT_S, check=False)  # fmt: skip
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT ") :])
+    results: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    return results
 
 
 def test_calibrated_odd_rest_pose_moves_exactly_like_a_t_pose_rig(checks: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import math
 import re
 import struct
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -19,14 +20,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oscutil import python_osc_messages, read_golden
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import ArgValue, OscMessageBuilder
 from rigframes import rig_frame
 
 from mocap_bridge.blender import BONE_MAP_FILES, build_addon_zip
 from mocap_bridge.blender.mocap_bridge_blender import humanoid
 from mocap_bridge.blender.mocap_bridge_blender.osc import OscError, iter_messages, parse_message
 from mocap_bridge.blender.mocap_bridge_blender.receiver import VmcLatch
-from mocap_bridge.frames import ARKIT_NAMES, HUMAN_BONE_NAMES, HumanBone
+from mocap_bridge.frames import ARKIT_NAMES, HUMAN_BONE_NAMES, HumanBone, RigFrame
 from mocap_bridge.protocols.vmc import VmcEncoder, load_expression_map
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +52,7 @@ def _ours(dgram: bytes) -> list[tuple[str, tuple[object, ...]]]:
     return [(a, tuple(_bits(p) for p in args)) for a, args in iter_messages(dgram)]
 
 
-def _frames(n: int) -> list:
+def _frames(n: int) -> list[RigFrame]:
     out = []
     for i in range(n):
         valid = None if i % 3 else (HumanBone.Hips, HumanBone.Spine, HumanBone.LeftUpperArm, HumanBone.Jaw)
@@ -71,7 +73,7 @@ def encoders() -> list[VmcEncoder]:
     ]
 
 
-def test_everything_the_vmc_encoder_sends_reads_as_python_osc_reads_it(encoders) -> None:
+def test_everything_the_vmc_encoder_sends_reads_as_python_osc_reads_it(encoders: list[VmcEncoder]) -> None:
     n = 0
     for enc in encoders:
         for frame in _frames(12):
@@ -86,7 +88,7 @@ def test_golden_vmc_frame_reads_as_python_osc_reads_it() -> None:
         assert _ours(dgram) == _oracle(dgram)
 
 
-def _msg(address: str, *args: tuple[object, str]) -> bytes:
+def _msg(address: str, *args: tuple[ArgValue, str]) -> bytes:
     b = OscMessageBuilder(address)
     for value, tag in args:
         b.add_arg(value, tag)
@@ -158,7 +160,7 @@ def test_nested_bundles_like_the_vmc_app() -> None:
     ]
 
 
-def _msg_obj(address: str, *args: tuple[object, str]):
+def _msg_obj(address: str, *args: tuple[ArgValue, str]) -> OscMessage:
     b = OscMessageBuilder(address)
     for value, tag in args:
         b.add_arg(value, tag)
@@ -211,8 +213,8 @@ def test_random_bytes_only_ever_raise_osc_error(data: bytes) -> None:
         max_size=10,
     )
 )
-def test_random_s_i_f_messages_match_python_osc(args) -> None:
-    args = [(a.replace("\x00", ""), t) if t == "s" else (a, t) for a, t in args]
+def test_random_s_i_f_messages_match_python_osc(args: list[tuple[str | int | float, str]]) -> None:
+    args = [(cast(str, a).replace("\x00", ""), t) if t == "s" else (a, t) for a, t in args]
     dgram = _msg("/VMC/Ext/Test", *args)
     assert _ours(dgram) == _oracle(dgram)
 
@@ -220,7 +222,7 @@ def test_random_s_i_f_messages_match_python_osc(args) -> None:
 # -- VMC latch: frames rebuilt from the encoder's datagrams -------------------------------------
 
 
-def test_latch_rebuilds_every_frame_the_encoder_sent(encoders) -> None:
+def test_latch_rebuilds_every_frame_the_encoder_sent(encoders: list[VmcEncoder]) -> None:
     enc = encoders[1]  # VRM0 presets + perfect sync: Blend/Apply ends each frame
     latch = VmcLatch()
     frames = _frames(9)
@@ -245,7 +247,7 @@ def test_latch_rebuilds_every_frame_the_encoder_sent(encoders) -> None:
     assert "LeftHand" in sparse.bones and sparse.bones["LeftHand"] == got[2].bones["LeftHand"]
 
 
-def _oracle_bones(frame) -> list[tuple[str, tuple[float, ...]]]:
+def _oracle_bones(frame: RigFrame) -> list[tuple[str, tuple[float, ...]]]:
     """What python-osc reads from this frame's Bone/Pos messages (a fresh encoder: same bytes)."""
     out = []
     for dgram in VmcEncoder(expressions=load_expression_map(MAP), perfect_sync=True).encode(frame):
@@ -255,7 +257,7 @@ def _oracle_bones(frame) -> list[tuple[str, tuple[float, ...]]]:
     return out
 
 
-def test_latch_without_blends_ends_frames_at_the_next_time_message(encoders) -> None:
+def test_latch_without_blends_ends_frames_at_the_next_time_message(encoders: list[VmcEncoder]) -> None:
     enc = encoders[3]  # no Blend/Val, no Apply
     latch = VmcLatch()
     got = []
@@ -263,7 +265,7 @@ def test_latch_without_blends_ends_frames_at_the_next_time_message(encoders) -> 
         for dgram in enc.encode(f):
             got += latch.feed(dgram, 0.0)
     assert [g.seq for g in got] == [1, 2, 3, 4]  # the fifth completes when a sixth begins
-    assert [round(g.t, 3) for g in got] == [0.0, 0.033, 0.066, 0.099]
+    assert [None if g.t is None else round(g.t, 3) for g in got] == [0.0, 0.033, 0.066, 0.099]
 
 
 def test_latch_drops_badly_typed_messages_and_ignores_bone_name_case() -> None:
@@ -336,7 +338,9 @@ def test_preset_blender_reaches_the_addon_default_port() -> None:
     assert latest is not None and "jawopen" in latest.blends and "a" in latest.blends
 
 
-def test_cli_writes_the_addon_zip_and_refuses_bad_names(tmp_path: Path, capsys) -> None:
+def test_cli_writes_the_addon_zip_and_refuses_bad_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mocap_bridge.cli import main
 
     out = tmp_path / "sub" / "mb.zip"

@@ -256,7 +256,7 @@ def test_a_corrupt_image_mid_folder_through_the_cli(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["png-cut", "jpeg-garbled", "video-garbage"])
 def test_bad_files_give_our_line_first(tmp_path: Path, kind: str) -> None:
     if kind == "png-cut":
-        data = media("runner_full_body.png").read_bytes()
+        data: bytes | bytearray = media("runner_full_body.png").read_bytes()
         path, fragment = tmp_path / "x.png", "cannot read image"
         path.write_bytes(data[: len(data) // 3])
     elif kind == "jpeg-garbled":

@@ -12,6 +12,7 @@ import csv
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def bpy() -> str:
     return bpy_python()
 
 
-def test_blender_imports_the_bvh_with_the_solved_limb_directions(take: dict, bpy: str) -> None:
+def test_blender_imports_the_bvh_with_the_solved_limb_directions(take: dict[str, Any], bpy: str) -> None:
     names = sorted({b.name for pair in LIMBS for b in pair})
     proc = subprocess.run(
         [bpy, str(BLENDER_DIR / "import_bvh.py"), str(take["out"]["bvh"]), ",".join(names)],

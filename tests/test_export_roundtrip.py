@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import bvhio
 import numpy as np
@@ -39,14 +40,14 @@ from mocap_bridge.solve.maps import resolve_bone_map
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _sent(take: dict) -> list[VmcFrame]:
+def _sent(take: dict[str, Any]) -> list[VmcFrame]:
     frames: list[VmcFrame] = take["vmc"]
     # Loopback UDP with an 8 MB buffer loses nothing here; the comparison needs every frame.
     assert len(frames) == take["frames"] >= FRAMES * 0.9
     return frames
 
 
-def test_bvh_reads_back_with_bvhio_and_equals_what_vmc_sent(take: dict) -> None:
+def test_bvh_reads_back_with_bvhio_and_equals_what_vmc_sent(take: dict[str, Any]) -> None:
     sent = _sent(take)
     bvh = bvhio.readAsBvh(str(take["out"]["bvh"]))
     assert bvh.FrameCount == len(sent)
@@ -84,7 +85,7 @@ def test_bvh_reads_back_with_bvhio_and_equals_what_vmc_sent(take: dict) -> None:
     assert largest > 0.3  # and they moved away from the T-pose
 
 
-def test_bvh_with_a_bone_map_uses_its_names(take: dict, tmp_path: Path) -> None:
+def test_bvh_with_a_bone_map_uses_its_names(take: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "mixamo.bvh"
     p = cli("export", str(take["rec"]), "--to", "bvh", "--bone-map", "mixamo", "--bvh-scale", "1",
             "--fps", "15", "--out", str(out), "--quiet")  # fmt: skip
@@ -117,7 +118,7 @@ def _importer_seconds(timecode: str, rate: int) -> float:
     return int(h) * 3600 + int(m) * 60 + int(s) + float(frames) / rate
 
 
-def test_llf_csv_follows_the_app_format_and_equals_the_live_link_packets(take: dict) -> None:
+def test_llf_csv_follows_the_app_format_and_equals_the_live_link_packets(take: dict[str, Any]) -> None:
     header, rows = _llf_rows(take["out"]["llf-csv"])
     # The importer's rules: Timecode then BlendShapeCount first, every row as wide as the header.
     assert header[:2] == ["Timecode", "BlendShapeCount"]
@@ -150,7 +151,7 @@ def test_llf_csv_follows_the_app_format_and_equals_the_live_link_packets(take: d
     assert np.allclose(d_csv, d_llf, atol=2e-3 / 60 + 1e-6)
 
 
-def test_vrma_validates_and_equals_what_vmc_sent(take: dict) -> None:
+def test_vrma_validates_and_equals_what_vmc_sent(take: dict[str, Any]) -> None:
     sent = _sent(take)
     path = take["out"]["vrma"]
     report = validate_gltf(path)
@@ -231,7 +232,7 @@ def test_vrma_validates_and_equals_what_vmc_sent(take: dict) -> None:
     assert tv["lookAt"] is not None and len(tv["lookAt"]["times"]) == len(sent)
 
 
-def test_analysis_csv_equals_what_was_sent(take: dict) -> None:
+def test_analysis_csv_equals_what_was_sent(take: dict[str, Any]) -> None:
     sent = _sent(take)
     with take["out"]["csv"].open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -248,7 +249,7 @@ def test_analysis_csv_equals_what_was_sent(take: dict) -> None:
             assert row[f"{bone}.valid"] == "1"
 
 
-def test_bad_inputs_are_one_line_and_exit_2(take: dict, tmp_path: Path) -> None:
+def test_bad_inputs_are_one_line_and_exit_2(take: dict[str, Any], tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     cases = [
@@ -266,7 +267,7 @@ def test_bad_inputs_are_one_line_and_exit_2(take: dict, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-def test_long_files_show_a_progress_bar_on_a_terminal(take: dict, tmp_path: Path) -> None:
+def test_long_files_show_a_progress_bar_on_a_terminal(take: dict[str, Any], tmp_path: Path) -> None:
     import pty
 
     from test_remote_control import _long_recording

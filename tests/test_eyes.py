@@ -80,9 +80,11 @@ def test_no_downward_gaze_during_blinks(talking_a: tuple[list[TrackedFrame], flo
         raw = np.array([a for a, _ in run])
         raw_look = np.stack([raw[:, LOOK[0]], raw[:, LOOK[1]]], axis=1)
         if source == "iris":
-            pitch_raw = np.degrees(
-                [gaze_from_iris(f.face.landmarks, 60, 60, aspect=asp)[:, 1] for f in frames]
-            )  # type: ignore[union-attr]
+            landmarks = []
+            for f in frames:
+                assert f.face is not None  # as _run asserted
+                landmarks.append(f.face.landmarks)
+            pitch_raw = np.degrees([gaze_from_iris(lm, 60, 60, aspect=asp)[:, 1] for lm in landmarks])
         else:
             pitch_raw = np.degrees([gaze_from_blendshapes(lk, 30, 25)[:, 1] for lk in raw_look])
         for blink in BLINKS:

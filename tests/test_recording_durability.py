@@ -221,7 +221,7 @@ def test_cli_ctrl_c_during_a_year_long_pause(tmp_path: Path) -> None:
                              *QUIET_OUTPUTS], cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert proc.stderr is not None
-        seen = []
+        seen: list[str] = []
         while not any(" fps  out " in ln for ln in seen):  # a status line: the session is running
             line = proc.stderr.readline()
             assert line, "".join(seen)

@@ -16,10 +16,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_message_builder import ArgValue, OscMessageBuilder
 from receivers import UdpReceiver
 
 from mocap_bridge.export.llf_csv import LLF_CSV_COLUMNS
@@ -127,7 +128,7 @@ class Unreal:
         self.port = self.sock.getsockname()[1]
         self.app = ("127.0.0.1", app_port)
 
-    def send(self, address: str, *args: object) -> None:
+    def send(self, address: str, *args: ArgValue) -> None:
         b = OscMessageBuilder(address)
         for a in args:
             b.add_arg(a)
@@ -182,7 +183,7 @@ def _live_link_commands(ue: Unreal, main: UdpReceiver, second: UdpReceiver) -> d
     return out
 
 
-def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> None:
+def test_unreal_starts_and_stops_takes_over_osc(take: dict[str, Any], tmp_path: Path) -> None:
     rec = tmp_path / "long.jsonl.gz"
     _long_recording(take["rec"], rec, repeats=8)  # ~15 s at the clip's rate, paced in real time
     folder = tmp_path / "takes"
@@ -256,8 +257,8 @@ def test_unreal_starts_and_stops_takes_over_osc(take: dict, tmp_path: Path) -> N
     assert header[2:] == list(LLF_CSV_COLUMNS) and len(rows) == meta["frames"]
     # Every CSV row is a packet that was streamed meanwhile: same time of day, same values.
     by_time = {}
-    for p in packets:
-        by_time[(p.frame % (60 * 86400), int((p.subframe * 1000) // 1))] = p
+    for pkt in packets:
+        by_time[(pkt.frame % (60 * 86400), int((pkt.subframe * 1000) // 1))] = pkt
     matched = 0
     for row in rows:
         hh, mm, ss, ff = row[0].split(":")

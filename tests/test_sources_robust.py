@@ -42,7 +42,8 @@ def expected_rgb(bgr: np.ndarray) -> np.ndarray:
 def test_float32_tiff_is_converted_not_black(tmp_path: Path, base: np.ndarray) -> None:
     path = tmp_path / "f32.tiff"
     assert cv2.imwrite(str(path), base.astype(np.float32) / 255.0)
-    assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).dtype == np.float32
+    written = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert written is not None and written.dtype == np.float32
     rgb = first_rgb(path)
     assert rgb.dtype == np.uint8 and np.abs(rgb.astype(int) - expected_rgb(base)).max() <= 1
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from mocap_bridge.export.llf_csv import LLF_CSV_COLUMNS
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def test_record_with_takes_writes_a_take_folder_too(take: dict, tmp_path: Path) -> None:
+def test_record_with_takes_writes_a_take_folder_too(take: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "whole.jsonl"
     cmd = [sys.executable, "-m", "mocap_bridge", "run", "--source", str(take["rec"]), "--mode", "video",
            "--quiet", "--no-vmc", "--no-livelink", "--no-ws", "--record", str(out),
@@ -36,7 +37,7 @@ def test_record_with_takes_writes_a_take_folder_too(take: dict, tmp_path: Path) 
     assert header[2:] == list(LLF_CSV_COLUMNS) and len(rows) == take["frames"]
 
 
-def test_remote_listener_that_cannot_bind_is_one_line_and_exit_2(take: dict) -> None:
+def test_remote_listener_that_cannot_bind_is_one_line_and_exit_2(take: dict[str, Any]) -> None:
     cmd = [
         sys.executable,
         "-m",
