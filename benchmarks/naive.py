@@ -275,10 +275,10 @@ class NaiveVmc:
     def encode(self, frame: RigFrame) -> list[bytes]:
         if self.t0 is None:
             self.t0 = frame.t_ms
-        ok = 1 if frame.overall_state is Tracking.OK else 0
+        ok = 0 if frame.overall_state is Tracking.LOST else 1  # something drives the avatar
         msgs = [_message("/VMC/Ext/OK", 1, 3, 0, ok), _message("/VMC/Ext/T", (frame.t_ms - self.t0) / 1000.0)]
-        hx, hy, hz = (float(v) for v in frame.hips_position)
-        msgs.append(_message("/VMC/Ext/Root/Pos", "root", -hx, hy, hz, 0.0, 0.0, 0.0, 1.0))
+        # the avatar's origin on the floor; the hips' height is the Hips bone's position
+        msgs.append(_message("/VMC/Ext/Root/Pos", "root", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0))
         for b, name in enumerate(HUMAN_BONE_NAMES):
             if not frame.bone_valid[b]:
                 continue
@@ -314,6 +314,16 @@ class NaiveOsc:
         msgs.append(_message("/mocap/head/quat", *(float(v) for v in frame.head_rotation)))
         msgs.append(_message("/mocap/head/ypr", *(float(v) for v in frame.head_ypr)))
         msgs.append(_message("/mocap/head/pos", *(float(v) for v in frame.head_position)))
+        for side, ev in zip(("left", "right"), frame.gestures, strict=True):
+            msgs.append(
+                _message(f"/mocap/gesture/{side}", int(ev.label) if ev else 0, float(ev.score) if ev else 0.0)
+            )
+        target = frame.target
+        if target is not None:
+            msgs.append(_message("/mocap/rig/hips", *(float(v) for v in target.hips_position)))
+            for name, q, ok in zip(target.names, target.rotations, target.valid, strict=True):
+                if ok:
+                    msgs.append(_message(f"/mocap/rig/bone/{name}", *(float(v) for v in q)))
         pose = frame.tracked.pose
         if pose is not None:
             for i, row in enumerate(pose.world):

@@ -248,7 +248,7 @@ class FaceSettings:
     gaze_hold: bool = _opt(
         True, "hold the gaze while an eye is closed, so a blink is not read as looking down"
     )
-    gaze_hold_blink: float = _opt(0.45, "blink value from which the gaze is held", lo=0.01, hi=1.0)
+    gaze_hold_blink: float = _opt(0.3, "MediaPipe eyeBlink from which the gaze is held", lo=0.01, hi=1.0)
     gaze_source: Literal["blendshapes", "iris"] = _opt(
         "blendshapes", "gaze from eyeLook* or the iris landmarks"
     )

@@ -35,6 +35,7 @@ from mocap_bridge.export.llf_csv import LLF_CSV_COLUMNS
 from mocap_bridge.export.vrma import VRM0_TO_VRM1_PRESETS
 from mocap_bridge.frames import ARKIT_NAMES, HumanBone
 from mocap_bridge.protocols.livelink import LLF_CURVE_NAMES, decode_livelink
+from mocap_bridge.solve.body import REST_OFFSETS
 from mocap_bridge.solve.maps import resolve_bone_map
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,10 +193,12 @@ def test_vrma_validates_and_equals_what_vmc_sent(take: dict[str, Any]) -> None:
                 compared += 1
     assert compared >= len(sent) * 5
     hips = read(tracks[(node_of[HumanBone.Hips], "translation")].output)
-    driven = [k for k, f in enumerate(sent) if "Hips" in f.bones]  # VMC sends the hips' place on the bone
-    assert driven
-    vmc_hips = np.array([sent[k].bones["Hips"][:3] for k in driven]) * np.array([-1.0, 1.0, 1.0])
-    assert np.allclose(hips[driven], vmc_hips, atol=1e-6)
+    # VMC sends the hips' place on the Hips bone while the body drives it; otherwise the hips are
+    # at rest (0, 0.95 m, 0), as a receiver's avatar would stand
+    rest = np.array([0.0, REST_OFFSETS[HumanBone.Hips][1], 0.0])
+    unity = np.array([-1.0, 1.0, 1.0])
+    vmc_hips = np.array([np.array(f.bones["Hips"][:3]) * unity if "Hips" in f.bones else rest for f in sent])
+    assert np.allclose(hips, vmc_hips, atol=1e-5)
 
     presets = ext["expressions"]["preset"]
     vrm1_to_vrm0 = {v: k for k, v in VRM0_TO_VRM1_PRESETS.items()}

@@ -6,7 +6,6 @@ at 46) and 51–54 (opening over 55–58). talking_head_b.mpg: no blink in its 7
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -184,23 +183,15 @@ def test_shapes_from_gaze_inverts_the_blendshape_gaze() -> None:
     assert np.allclose(gaze_from_blendshapes(shapes_from_gaze(gaze, 30, 25), 30, 25), gaze)
 
 
-def test_pre_pass_through_the_existing_rig_solver(talking_a: tuple[list[TrackedFrame], float]) -> None:
-    # Integration without touching the solver: replace the blink and eyeLook* scores of each
-    # frame's MediaPipe blendshapes, then solve as usual; the rig's eyes no longer look down.
-    frames, asp = talking_a
-    eyes = EyeSolver()
-    held_frames = []
-    for f in frames:
-        assert f.face is not None
-        st = eyes.update(
-            arkit_from_mediapipe(f.face.blendshapes), f.t_ms, landmarks=f.face.landmarks, aspect=asp
-        )
-        face = dataclasses.replace(f.face, blendshapes=st.apply_mediapipe(f.face.blendshapes))
-        held_frames.append(dataclasses.replace(f, face=face))
-    raw_rig, held_rig = RigSolver(Settings()), RigSolver(Settings())
+def test_the_rig_solver_holds_the_gaze_through_blinks(talking_a: tuple[list[TrackedFrame], float]) -> None:
+    # The solver runs the eyes itself ([face] gaze_hold, blink_threshold, blink_full): without the
+    # hold the rig's eyes look down during every blink; with it they do not.
+    frames, _asp = talking_a
+    raw_rig = RigSolver(Settings().replace("face", gaze_hold=False))
+    held_rig = RigSolver(Settings().replace("face", blink_threshold=0.25, blink_full=0.6))
     raw_out = [raw_rig.solve(f) for f in frames]
     raw = np.degrees([r.eyes[:, 1].mean() for r in raw_out])
-    held_out = [held_rig.solve(f) for f in held_frames]
+    held_out = [held_rig.solve(f) for f in frames]
     held = np.degrees([r.eyes[:, 1].mean() for r in held_out])
     for blink in BLINKS:
         before = blink[0] - 1

@@ -52,7 +52,7 @@ from ..frames import (
     TrackedFrame,
     Tracking,
 )
-from ..settings import Settings
+from ..settings import FaceSettings, Settings
 from .body import N_BONES, BodySolver
 from .calibration import CalibrationProfile, load_calibration
 from .eyes import EyeSettings, EyeSolver
@@ -123,6 +123,12 @@ _NOT_HAND[np.concatenate(_HAND_BONES)] = False
 _NOT_HAND[[int(HumanBone.Neck), int(HumanBone.Head)]] = False
 
 
+def _shaped_blink(raw: float, fs: FaceSettings) -> float:
+    """A MediaPipe eyeBlink value after the blink threshold and curve (what the eyes compare)."""
+    norm = min(max((raw - fs.blink_threshold) / (fs.blink_full - fs.blink_threshold), 0.01), 1.0)
+    return float(norm**fs.blink_curve)
+
+
 def _params(n: int, p: OneEuroParams) -> tuple[F64, F64, F64]:
     return np.full(n, p.min_cutoff), np.full(n, p.beta), np.full(n, p.d_cutoff)
 
@@ -182,7 +188,7 @@ class RigSolver:
             link_blinks=self._wink,
             wink=self._wink,
             wink_margin=fs.wink_margin,
-            gaze_hold_blink=fs.gaze_hold_blink if fs.gaze_hold else 1.0,
+            gaze_hold_blink=_shaped_blink(fs.gaze_hold_blink, fs) if fs.gaze_hold else 1.0,
             gaze_source=fs.gaze_source,
             yaw_range_deg=fs.eye_yaw_range_deg,
             pitch_range_deg=fs.eye_pitch_range_deg,
