@@ -52,7 +52,7 @@ from ..frames import (
     TrackedFrame,
     Tracking,
 )
-from ..settings import FaceSettings, Settings
+from ..settings import BodySettings, FaceSettings, HandsSettings, Settings
 from .body import N_BONES, BodySolver
 from .calibration import CalibrationProfile, load_calibration
 from .eyes import EyeSettings, EyeSolver
@@ -121,6 +121,29 @@ _NOT_HAND = np.ones(N_BONES, dtype=bool)
 _NOT_HAND[np.concatenate(_HAND_BONES)] = False
 # The body state speaks of what the pose measures: hands and the face-driven neck/head have their own.
 _NOT_HAND[[int(HumanBone.Neck), int(HumanBone.Head)]] = False
+
+
+def _gate_times(s: Settings) -> tuple[F64, F64]:
+    """(hold, release, reacquire) ms per channel of the scalar and the rotation gates, each part's
+    own (``[face]``, ``[body]``, ``[hands]`` ``hold_ms`` …; negative = the ``[gating]`` value)."""
+    g = s.gating
+
+    def times(table: FaceSettings | BodySettings | HandsSettings) -> F64:
+        own = (table.hold_ms, table.release_ms, table.reacquire_ms)
+        return np.array(
+            [v if v >= 0 else d for v, d in zip(own, (g.hold_ms, g.release_ms, g.reacquire_ms), strict=True)]
+        )
+
+    face, body, hands = times(s.face), times(s.body), times(s.hands)
+    vals = np.tile(face, (62, 1))
+    vals[_G_HIPS] = body
+    rots = np.tile(body, (1 + N_BONES, 1))
+    rots[0] = face  # head
+    rots[_FACE_ROWS] = face  # eyes, jaw
+    rots[_NECK_ROWS] = face  # the face drives neck and head
+    for side in _HAND_BONES:
+        rots[1 + side] = hands
+    return vals.T.copy(), rots.T.copy()
 
 
 def _shaped_blink(raw: float, fs: FaceSettings) -> float:
@@ -239,12 +262,13 @@ class RigSolver:
         g = settings.gating
         rest = np.zeros((62, 1))
         rest[_G_HIPS, 0] = self._rest_offsets[HumanBone.Hips]
-        self._gate_vals = Gate(rest, hold_ms=g.hold_ms, release_ms=g.release_ms, reacquire_ms=g.reacquire_ms)
+        vals_t, rots_t = _gate_times(settings)
+        self._gate_vals = Gate(rest, hold_ms=vals_t[0], release_ms=vals_t[1], reacquire_ms=vals_t[2])
         self._gate_rots = Gate(
             np.tile(_IDQ, (1 + N_BONES, 1)),
-            hold_ms=g.hold_ms,
-            release_ms=g.release_ms,
-            reacquire_ms=g.reacquire_ms,
+            hold_ms=rots_t[0],
+            release_ms=rots_t[1],
+            reacquire_ms=rots_t[2],
             quaternion=True,
         )
         self._vis_thr = g.visibility_threshold
