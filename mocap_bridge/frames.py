@@ -217,11 +217,13 @@ class PoseObservation:
 
     ``landmarks``: (33, 5) normalised x, y (image fractions), z, visibility, presence.
     ``world``: (33, 3) metres, origin at the hip midpoint, MediaPipe axes (x image-right,
-    y down, z away from the camera).
+    y down, z away from the camera). ``mask``: the person's segmentation, (h, w) float32 in 0..1
+    over the image, downscaled to at most 128 px (only with ``[tracking] segmentation``).
     """
 
     landmarks: F32
     world: F32
+    mask: F32 | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,7 @@ class TrackingSettings:
     hand_model_path: str = _opt("", "explicit hand .task file (no hash check); empty = the cache")
     num_hands: int = _opt(2, "most hands to track", lo=0, hi=2)
     adaptive_hands: bool = _opt(True, "look for only as many hands as the pose sees in view")
+    segmentation: bool = _opt(False, "the pose landmarker's person mask too (the WebSocket mask channel)")
     min_pose_confidence: float = _opt(0.5, "pose detection/presence/tracking confidence", lo=0.0, hi=1.0)
     min_face_confidence: float = _opt(0.5, "face detection/presence/tracking confidence", lo=0.0, hi=1.0)
     min_hand_confidence: float = _opt(
@@ -177,6 +178,8 @@ class WsSettings:
                             port_zero=True)  # fmt: skip
     token: str = _opt("", "non-empty: clients must connect with ?token=...")
     max_message: int = _opt(4096, "largest message a client may send (bytes)", lo=125, hi=1 << 24)
+    mask_fps: float = _opt(5.0, "segmentation masks per second on the mask channel", lo=0.1, hi=60.0)
+    mask_encoding: Literal["rle", "png"] = _opt("rle", "mask channel: run lengths, or a base64 PNG")
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,6 +263,8 @@ def build_sinks(settings: Settings, *, stream_rate_hz: float, wall_clock_offset_
                 rig=rig.map.name,
                 bone_names=rig.names,
                 rig_convention=rig.describe(),
+                mask_fps=ws.mask_fps,
+                mask_encoding=ws.mask_encoding,
             )
             server = WebSocketServer(
                 ws.listen.host,

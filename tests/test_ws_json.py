@@ -199,6 +199,7 @@ def _reference_message(frame: RigFrame, t_send: float, offset: float, channels: 
         return {"label": ev.label.label, "index": int(ev.label), "score": ev.score, "since_ms": ev.since_ms}
 
     parts["gestures"] = {"left": gesture(frame.gestures[0]), "right": gesture(frame.gestures[1])}
+    parts["mask"] = {"present": False}  # these frames carry no segmentation
     if frame.target is not None:
         t = frame.target
         parts["rig"]["hips_position"] = t.hips_position

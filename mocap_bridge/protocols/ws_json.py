@@ -38,6 +38,7 @@ from ..coords import POSITION_TO_UNITY, QUATERNION_TO_UNITY
 from ..errors import ProtocolError
 from ..frames import ARKIT_NAMES, HUMAN_BONE_NAMES, GestureEvent, HandObservation, RigFrame, Tracking
 from ._state import overall_state
+from .mask import encode_mask
 
 __all__ = [
     "CHANNELS",
@@ -52,7 +53,7 @@ __all__ = [
 #: ``"schema"`` value of every message; bump the ``/1`` on incompatible changes.
 SCHEMA_ID = "mocap_bridge.frame/1"
 #: Channels a client may pick with ``?channels=``; all of them by default.
-CHANNELS: tuple[str, ...] = ("face", "head", "pose", "hands", "rig", "gestures")
+CHANNELS: tuple[str, ...] = ("face", "head", "pose", "hands", "rig", "gestures", "mask")
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 _STATE = {Tracking.LOST: "lost", Tracking.PARTIAL: "partial", Tracking.OK: "ok"}
@@ -240,6 +241,15 @@ class FramePayload:
         left, right = self._frame.gestures
         return orjson.dumps({"left": one(left), "right": one(right)})
 
+    def _mask(self) -> bytes:
+        """The person mask, at most ``mask_fps`` a second (``present`` false between)."""
+        f = self._frame
+        pose = f.tracked.pose
+        mask = pose.mask if pose is not None else None
+        if mask is None or not self._encoder._mask_due(f.t_ms):
+            return b'{"present":false}'
+        return orjson.dumps({"present": True, **encode_mask(mask, self._encoder.mask_encoding)})
+
     def _rig(self) -> bytes:
         f = self._frame
         target = f.target
@@ -289,6 +299,7 @@ _BUILDERS: dict[str, Callable[[FramePayload], bytes]] = {
     "hands": FramePayload._hands,
     "rig": FramePayload._rig,
     "gestures": FramePayload._gestures,
+    "mask": FramePayload._mask,
 }
 
 
@@ -296,8 +307,11 @@ class WsJsonEncoder:
     """Build ``hello`` and ``frame`` messages. ``wall_clock_offset_ms`` = epoch ms − monotonic ms."""
 
     __slots__ = (
+        "_mask_next_ms",
+        "_mask_period_ms",
         "_rig_layouts",
         "bone_names",
+        "mask_encoding",
         "rig",
         "rig_convention",
         "stream_rate_hz",
@@ -312,6 +326,8 @@ class WsJsonEncoder:
         rig: str = "unity",
         bone_names: Sequence[str] = HUMAN_BONE_NAMES,
         rig_convention: str = _UNITY_RIG,
+        mask_fps: float = 5.0,
+        mask_encoding: str = "rle",
     ) -> None:
         """``rig``, ``bone_names`` and ``rig_convention`` describe the bones of the ``rig`` channel:
         the configured bone map's (RigFrame.target) or, by default, the Unity humanoid's."""
@@ -321,6 +337,16 @@ class WsJsonEncoder:
         self.bone_names = tuple(bone_names)
         self.rig_convention = rig_convention
         self._rig_layouts: dict[bytes, _RigLayout] = {}
+        self.mask_encoding = mask_encoding
+        self._mask_period_ms = 1000.0 / mask_fps
+        self._mask_next_ms = -float("inf")
+
+    def _mask_due(self, t_ms: float) -> bool:
+        """True at most ``mask_fps`` times a second of capture time (one frame's payload asks once)."""
+        if t_ms < self._mask_next_ms:
+            return False
+        self._mask_next_ms = t_ms + self._mask_period_ms
+        return True
 
     def _rig_layout(self, bone_valid: npt.NDArray[np.bool_]) -> _RigLayout:
         """The ``rig`` template for this set of valid bones (cached, bounded)."""

@@ -317,7 +317,7 @@ class RigSolver:
         if pose is not None:
             lm = pose.landmarks.copy()
             lm[:, :3] = o3[_R_POSE]
-            new_pose = PoseObservation(lm, o3[_R_POSE_W])
+            new_pose = PoseObservation(lm, o3[_R_POSE_W], pose.mask)
         if face is not None:
             new_face = FaceObservation(o3[_R_FACE], out[_OFF["blendshapes"]], face.matrix)
         new_hands = tuple(

@@ -8,6 +8,7 @@ non-finite or absurd value is dropped for that frame (it reads as not found) and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,29 @@ def pose_from_result(result: Any) -> PoseObservation | None:
     pose = checked_pose(norm, world)
     if pose is None:
         REJECTED.add(Part.POSE)
+        return None
+    masks = getattr(result, "segmentation_masks", None)
+    if masks:
+        mask = small_mask(masks[0].numpy_view())
+        if mask is not None:
+            pose = replace(pose, mask=mask)
     return pose
+
+
+#: Longest side of the segmentation mask kept per frame (outputs send it at a low rate).
+MASK_SIDE = 128
+
+
+def small_mask(full: Any) -> np.ndarray | None:
+    """The mask downscaled (nearest) to at most :data:`MASK_SIDE` px, float32 0..1; None if unusable."""
+    m = np.asarray(full, dtype=np.float32)
+    if m.ndim == 3:
+        m = m[..., 0]
+    if m.ndim != 2 or not m.size or not np.isfinite(m).all():
+        return None
+    step = max(1, -(-max(m.shape) // MASK_SIDE))
+    out: np.ndarray = np.ascontiguousarray(np.clip(m[::step, ::step], 0.0, 1.0))
+    return out
 
 
 def face_from_result(result: Any) -> FaceObservation | None:

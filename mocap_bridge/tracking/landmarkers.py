@@ -200,6 +200,7 @@ class Landmarkers:
                             min_pose_detection_confidence=settings.min_pose_confidence,
                             min_pose_presence_confidence=settings.min_pose_confidence,
                             min_tracking_confidence=settings.min_pose_confidence,
+                            output_segmentation_masks=settings.segmentation,
                             result_callback=cb(Part.POSE, pose_from_result),
                         )
                     )
