@@ -70,6 +70,7 @@ _EXPECTED_TAGS = {
     "/VMC/Ext/Blend/Val": "sf",
     "/VMC/Ext/Blend/Apply": "",
     "/VMC/Ext/T": "f",
+    "/VMC/Ext/Key": "isi",
 }
 
 
@@ -107,6 +108,7 @@ class VmcReceiverModel:
     def __init__(self) -> None:
         self.frames: list[VmcFrame] = []
         self.ignored = 0
+        self.keys: list[tuple[int, str, int]] = []  # /VMC/Ext/Key events: pressed, name, key code
         self._root_pos = np.zeros(3)
         self._root_rot = np.array([0.0, 0.0, 0.0, 1.0])
         self._pos: dict[str, F64] = {}
@@ -144,6 +146,8 @@ class VmcReceiverModel:
                 return
             self._pos[name] = np.array(args[1:4], dtype=np.float64)
             self._rot[name] = np.array(args[4:8], dtype=np.float64)
+        elif m.address == "/VMC/Ext/Key":
+            self.keys.append((int(args[0]), str(args[1]), int(args[2])))
         elif m.address == "/VMC/Ext/Blend/Val":
             self._blend_pending[str(args[0])] = float(args[1])
         elif m.address == "/VMC/Ext/Blend/Apply":
