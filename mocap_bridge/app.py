@@ -48,6 +48,7 @@ class RunOptions:
     preview: bool = False
     status_interval_s: float = 1.0
     quiet: bool = False
+    viewer: Any = None  #: mocap_bridge.viewer.session.ViewerOptions: Live Lab on (needs the ws output)
 
 
 @dataclass(slots=True)
@@ -115,6 +116,14 @@ class _Session:
         self.live = not self.replay and opts.capture.mode == "realtime"
         self.out = out
         self.stop = threading.Event()
+        # Live Lab (mocap_bridge.viewer): switchable outputs, the lab/video channels, commands.
+        self.lab: Any = None
+        if opts.viewer is not None:
+            from .viewer.session import LiveLab
+
+            self.lab = LiveLab.create(opts.viewer, sinks, source, opts.capture, live=self.live,
+                                      model_paths=opts.model_paths)  # fmt: skip
+            sinks = self.lab.sinks if self.lab is not None else sinks
         self.pipeline = Pipeline(solve, sinks, clock=monotonic_ms, measure_latency=self.live)
         self.assembler = Assembler(opts.tracker.deadline_ms) if self.live else None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -166,9 +175,12 @@ class _Session:
             for cap in src.frames():
                 if self.stop.is_set() or self._enough(cap.index):
                     break
+                rgb = cap.rgb if self.lab is None else self.lab.on_capture(cap, self.stop)
+                if rgb is None:  # paused from the viewer
+                    continue
                 expected, sources = lm.plan()
                 loop.call_soon_threadsafe(self._on_submit, cap.index, cap.t_ms, expected, sources)
-                accepted = lm.submit(cap.rgb, cap.t_ms, expected)
+                accepted = lm.submit(rgb, cap.t_ms, expected)
                 for p in range(3):
                     if expected[p] and not accepted[p]:  # refused: that part is gone for this frame
                         loop.call_soon_threadsafe(self._on_refused, Part(p), cap.t_ms)
@@ -209,7 +221,10 @@ class _Session:
         for cap in self.source.frames():
             if self._enough(cap.index):
                 return
-            yield lm.track(cap.rgb, cap.index, cap.t_ms), cap.rgb
+            rgb = cap.rgb if self.lab is None else self.lab.on_capture(cap, self.stop)
+            if rgb is None:  # paused from the viewer
+                continue
+            yield lm.track(rgb, cap.index, cap.t_ms), rgb
 
     def _enough(self, index: int) -> bool:
         return self.opts.max_frames is not None and index >= self.opts.max_frames
@@ -251,8 +266,14 @@ class _Session:
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_sigint)
+        if self.lab is not None:
+            self.lab.bind(self.pipeline, loop)
         for sink in self.pipeline.sinks:
             await sink.start()
+            if (server := getattr(sink, "server", None)) is not None:  # the chosen port, every start
+                ws_url, viewer = server.urls()
+                print(f"WebSocket stream: {ws_url}" + (f"  Live Lab viewer: {viewer}" if viewer else ""),
+                      file=self.out, flush=True)  # fmt: skip
         started = monotonic_ms()
         status = asyncio.create_task(self._status_task(started))
         lm: Landmarkers | None = None
@@ -300,6 +321,8 @@ class _Session:
                 await status
             if lm is not None:
                 lm.close()
+            if self.lab is not None:
+                await self.lab.aclose()
             for sink in self.pipeline.sinks:
                 with contextlib.suppress(Exception):
                     await sink.aclose()

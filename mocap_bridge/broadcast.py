@@ -142,6 +142,12 @@ class BroadcastSettings:
     ws_listen: Endpoint = Endpoint("127.0.0.1", 8765)
     ws_token: str = ""
     ws_max_message: int = 4096
+    ws_allowed_origins: tuple[str, ...] = ()
+    ws_allow_insecure: bool = False
+    ws_max_clients: int = 64
+    ws_viewer: bool = True
+    ws_video_fps: float = 12.0
+    ws_video_width: int = 400
 
     def check(self, source: str = "settings") -> BroadcastSettings:
         """Cross-field validation (ConfigError naming ``source``); returns ``self``."""
@@ -165,6 +171,16 @@ class BroadcastSettings:
             raise ConfigError(f'{source}: [vmc] perfect_sync_case: must be "lowerCamel" or "PascalCase"')
         if not 125 <= self.ws_max_message <= 1 << 24:
             raise ConfigError(f"{source}: [ws] max_message: must be in 125..16777216 bytes")
+        if not 1 <= self.ws_max_clients <= 10000:
+            raise ConfigError(f"{source}: [ws] max_clients: must be in 1..10000")
+        if not 1.0 <= self.ws_video_fps <= 30.0:
+            raise ConfigError(f"{source}: [ws] video_fps: must be in 1..30")
+        if not 160 <= self.ws_video_width <= 1280:
+            raise ConfigError(f"{source}: [ws] video_width: must be in 160..1280 pixels")
+        for origin in self.ws_allowed_origins:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest.rstrip("/"):
+                raise ConfigError(f'{source}: [ws] allowed_origins: {origin!r} is not like "http://host:port"')
         return self
 
 
@@ -184,7 +200,9 @@ _KEYS: dict[str, dict[str, str]] = {
         "perfect_sync_case": "str", "vrm0": "bool", "expression_map": "str",
     },
     "osc": {"enabled": "bool", "targets": "targets", "max_datagram": "int"},
-    "ws": {"enabled": "bool", "listen": "listen", "token": "str", "max_message": "int"},
+    "ws": {"enabled": "bool", "listen": "listen", "token": "str", "max_message": "int",
+           "allowed_origins": "strlist", "allow_insecure": "bool", "max_clients": "int",
+           "viewer": "bool", "video_fps": "number", "video_width": "int"},
 }  # fmt: skip
 
 
@@ -212,6 +230,10 @@ def _convert(kind: str, value: Any, what: str) -> Any:
             raise ConfigError(f"{what}: expected 3 numbers (yaw, pitch, roll), got {value!r}")
         nums = [_convert("number", v, what) for v in value]
         return (nums[0], nums[1], nums[2] if len(nums) == 3 else 1.0)
+    if kind == "strlist":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{what}: expected a list of strings")
+        return tuple(value)
     if kind == "targets":
         if not isinstance(value, list):
             raise ConfigError(f'{what}: expected a list of "HOST:PORT" strings')
@@ -292,6 +314,8 @@ def add_broadcast_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--no-ws", action="store_true", default=None, help="do not run the WebSocket server")
     g.add_argument("--ws-token", metavar="TOKEN", help="WebSocket clients must pass ?token=TOKEN")
+    g.add_argument("--no-viewer", action="store_true", default=None,
+                   help="do not serve the Live Lab viewer page on the WebSocket port")  # fmt: skip
 
 
 def apply_broadcast_arguments(settings: BroadcastSettings, args: argparse.Namespace) -> BroadcastSettings:
@@ -316,6 +340,8 @@ def apply_broadcast_arguments(settings: BroadcastSettings, args: argparse.Namesp
         changes["ws_enabled"] = False
     if a("ws_token") is not None:
         changes["ws_token"] = a("ws_token")
+    if a("no_viewer"):
+        changes["ws_viewer"] = False
     if a("subject") is not None:
         changes["livelink_subject"] = a("subject")
     if a("perfect_sync"):
@@ -550,6 +576,9 @@ def build_sinks(
                 parse_channels=parse_channels,
                 token=s.ws_token,
                 max_message=s.ws_max_message,
+                max_clients=s.ws_max_clients,
+                allowed_origins=s.ws_allowed_origins,
+                allow_insecure=s.ws_allow_insecure,
             )
             sinks.append(WebSocketSink(ws_enc, server))
     except ConfigError:

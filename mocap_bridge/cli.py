@@ -243,10 +243,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _say(f"{PROG}: {source.description} → {', '.join(s.name for s in sinks) or 'no outputs'}")
     opts = RunOptions(
         capture=cap, tracker=tracker, model_paths=paths, max_frames=args.max_frames, preview=args.preview,
-        quiet=args.quiet,
+        quiet=args.quiet, viewer=_viewer_options(broadcast, solve_settings, RigSolver),
     )  # fmt: skip
     result = run_session(opts, source, solver.solve, sinks, recorder=recorder)
     return 0 if result.stats.errors == 0 or result.stats.emitted else 1
+
+
+def _viewer_options(broadcast: Any, solve_settings: Any, factory: Any) -> Any:
+    """Live Lab settings (None when --no-viewer or --no-ws); a page calibration rebuilds the solver."""
+    if not (broadcast.ws_enabled and broadcast.ws_viewer):
+        return None
+    from .viewer.session import ViewerOptions
+
+    def with_calibration(path: Path) -> Any:
+        face = replace(solve_settings.face, calibration=str(path))
+        return factory(replace(solve_settings, face=face)).solve
+
+    return ViewerOptions(
+        video_fps=broadcast.ws_video_fps, video_width=broadcast.ws_video_width,
+        hold_ms=solve_settings.gating.hold_ms, solver_with_calibration=with_calibration,
+    )  # fmt: skip
 
 
 def _build_solver(factory: Any, settings: Any, *, quiet: bool) -> Any:
