@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import numpy as np
 from ..capture.sources import CapturedFrame
 from ..clock import monotonic_ms
 from ..errors import MocapBridgeError
-from ..frames import RigFrame, TrackedFrame
+from ..frames import HumanBone, RigFrame, TrackedFrame
 from ..pipeline import Pipeline, Solve
 from ..recording import RecordingWriter
 from ..sink import FrameSink
@@ -351,7 +352,21 @@ class LabSink:
             "video": {"fps": lab.options.video_fps, "width": lab.options.video_width,
                       "available": not lab.source.replay},
             "controls": lab.controls.state(),
+            "skeleton": _skeleton(),
         }  # fmt: skip
+
+
+@cache
+def _skeleton() -> dict[str, Any]:
+    """The rest skeleton the bones refer to (internal frame, metres): names, parents, offsets."""
+    from ..frames import HUMAN_BONE_NAMES
+    from ..solve.body import PARENT, REST_OFFSETS
+
+    parents = []
+    for i in range(len(HUMAN_BONE_NAMES)):
+        parent = PARENT.get(HumanBone(i))
+        parents.append(-1 if parent is None else int(parent))
+    return {"names": list(HUMAN_BONE_NAMES), "parents": parents, "offsets": REST_OFFSETS.round(4).tolist()}
 
 
 def _model_hashes(paths: dict[str, Path]) -> dict[str, str]:
