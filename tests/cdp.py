@@ -7,6 +7,7 @@ errors, uncaught exceptions and failed requests are collected per page (``page.p
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -35,7 +36,8 @@ class Page:
     """One tab, attached over its own DevTools WebSocket."""
 
     def __init__(self, ws_url: str) -> None:
-        self._ws: ClientConnection = connect(ws_url, max_size=None, open_timeout=10)
+        self._stack = contextlib.ExitStack()
+        self._ws: ClientConnection = self._stack.enter_context(connect(ws_url, max_size=None, open_timeout=10))
         self._ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
         self.problems: list[str] = []
@@ -117,7 +119,7 @@ class Page:
             self.call("Input.dispatchKeyEvent", type=kind, key=key, code=code, text=text if kind == "keyDown" else "")
 
     def close(self) -> None:
-        self._ws.close()
+        self._stack.close()
 
 
 class Chromium:
@@ -146,8 +148,7 @@ class Chromium:
         self._pages: list[Page] = []
 
     def new_page(self) -> Page:
-        browser = connect(self._browser_url(), max_size=None, open_timeout=10)
-        try:
+        with connect(self._browser_url(), max_size=None, open_timeout=10) as browser:
             browser.send(json.dumps({"id": 1, "method": "Target.createTarget", "params": {"url": "about:blank"}}))
             deadline = time.monotonic() + 10
             while True:
@@ -155,8 +156,6 @@ class Chromium:
                 if msg.get("id") == 1:
                     target = msg["result"]["targetId"]
                     break
-        finally:
-            browser.close()
         page = Page(f"ws://127.0.0.1:{self.port}/devtools/page/{target}")
         self._pages.append(page)
         return page
