@@ -37,7 +37,9 @@ class Page:
 
     def __init__(self, ws_url: str) -> None:
         self._stack = contextlib.ExitStack()
-        self._ws: ClientConnection = self._stack.enter_context(connect(ws_url, max_size=None, open_timeout=10))
+        self._ws: ClientConnection = self._stack.enter_context(
+            connect(ws_url, max_size=None, open_timeout=10)
+        )
         self._ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
         self.problems: list[str] = []
@@ -94,7 +96,9 @@ class Page:
         self.wait_for("document.readyState === 'complete'", timeout)
 
     def js(self, expression: str, timeout: float = 20.0) -> Any:
-        r = self.call("Runtime.evaluate", timeout, expression=expression, returnByValue=True, awaitPromise=True)
+        r = self.call(
+            "Runtime.evaluate", timeout, expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in r:
             d = r["exceptionDetails"]
             raise RuntimeError(f"JS error: {d.get('exception', {}).get('description') or d.get('text')}")
@@ -116,7 +120,8 @@ class Page:
 
     def key(self, key: str, code: str, text: str = "") -> None:
         for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=code, text=text if kind == "keyDown" else "")
+            typed = text if kind == "keyDown" else ""
+            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=code, text=typed)
 
     def close(self) -> None:
         self._stack.close()
@@ -149,7 +154,8 @@ class Chromium:
 
     def new_page(self) -> Page:
         with connect(self._browser_url(), max_size=None, open_timeout=10) as browser:
-            browser.send(json.dumps({"id": 1, "method": "Target.createTarget", "params": {"url": "about:blank"}}))
+            create = {"id": 1, "method": "Target.createTarget", "params": {"url": "about:blank"}}
+            browser.send(json.dumps(create))
             deadline = time.monotonic() + 10
             while True:
                 msg = json.loads(browser.recv(timeout=max(0.1, deadline - time.monotonic())))
@@ -166,16 +172,11 @@ class Chromium:
 
     def close(self) -> None:
         for page in getattr(self, "_pages", []):
-            try:
+            with contextlib.suppress(Exception):
                 page.close()
-            except Exception:
-                pass
-        try:  # the browser's own process group (renderers, GPU process): started by us above
+        # The browser's own process group (renderers, GPU process), which we started above.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
         shutil.rmtree(self._profile, ignore_errors=True)

@@ -9,6 +9,7 @@ binary or without the shared footage. Install on Debian/Ubuntu: ``apt-get instal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import http.server
 import io
@@ -25,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
-
 from cdp import Chromium, Page, find_chromium
 from conftest import media
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 TOKEN = "s3cret-token"
 BIN = Path(sys.executable).with_name("mocap-bridge")
@@ -90,7 +90,7 @@ class Bridge:
 
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """fist_thumbs_up.mp4 played twelve times over (640 px, about 94 s), so a realtime run outlasts the tests."""
+    """fist_thumbs_up.mp4 twelve times over (640 px, about 94 s): a realtime run outlasts the tests."""
     import cv2
 
     src = media("fist_thumbs_up.mp4")
@@ -133,10 +133,8 @@ def received(sock: socket.socket, seconds: float) -> list[bytes]:
     out = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(TimeoutError):
             out.append(sock.recv(65536))
-        except TimeoutError:
-            pass
     return out
 
 
@@ -214,7 +212,8 @@ def test_video_panel_shows_frames(page: Page) -> None:
     spread = page.js(
         "(() => { const c = document.getElementById('video'); const d = c.getContext('2d')"
         ".getImageData(0, 0, c.width, c.height).data; let lo = 255, hi = 0;"
-        "for (let i = 0; i < d.length; i += 4 * 97) { lo = Math.min(lo, d[i + 1]); hi = Math.max(hi, d[i + 1]); }"
+        "for (let i = 0; i < d.length; i += 4 * 97) {"
+        " lo = Math.min(lo, d[i + 1]); hi = Math.max(hi, d[i + 1]); }"
         "return hi - lo; })()"
     )
     assert spread > 80
@@ -272,7 +271,8 @@ def test_record_start_stop_writes_a_file_that_replays(page: Page, workdir: Path)
     path = Path(start["result"]["path"])
     assert path.parent == workdir and path.name.endswith(".jsonl.gz")
     page.wait_for("liveLab.server.controls.recording && liveLab.server.controls.recording.frames > 20", 20)
-    page.wait_for(f"document.getElementById('banner').textContent.includes({orjson.dumps(str(path)).decode()})", 10)
+    shown = orjson.dumps(str(path)).decode()
+    page.wait_for(f"document.getElementById('banner').textContent.includes({shown})", 10)
     stop = command(page, {"cmd": "record", "on": False})
     assert stop["ok"] and stop["result"]["path"] == str(path)
     frames = stop["result"]["frames"]
@@ -428,6 +428,7 @@ def test_a_page_from_another_origin_cannot_connect_or_command(
         p.close()
         server.shutdown()
         server.server_close()
+
     # The same from a native client that claims that origin: HTTP 403; the stream is not paused.
     async def foreign() -> int:
         origin = f"http://127.0.0.1:{server.server_address[1]}"

@@ -280,12 +280,15 @@ class WebSocketServer:
         return name == self.host.strip("[]").lower()
 
     def _trust(self, request: Request) -> tuple[bool, bool]:
-        """(may connect, may send commands) from the request's Origin."""
-        origin = request.headers.get("Origin")
-        if origin is None:
+        """(may connect, may send commands) from the request's Origin (one Origin, one Host)."""
+        origins = request.headers.get_all("Origin")
+        hosts = request.headers.get_all("Host")
+        if len(origins) > 1 or len(hosts) > 1:
+            return False, False  # ambiguous: refused rather than guessed
+        if not origins:
             return True, False  # not a browser
-        norm = _norm_origin(origin)
-        if self._own_origin(norm, request.headers.get("Host")):
+        norm = _norm_origin(origins[0])
+        if self._own_origin(norm, hosts[0] if hosts else None):
             return True, True
         return norm in self.allowed_origins, False
 
