@@ -1,8 +1,8 @@
 """Low-rate JPEG thumbnails of the frames MediaPipe saw, for the viewer's ``video`` channel.
 
 Theory of operation: the capture thread calls :meth:`Thumbnailer.offer` once per frame. It costs a
-few attribute reads: nothing happens unless ``wanted()`` says a client subscribed and the frame is
-at least ``1/fps`` after the last one taken; then the frame (a reference, no copy: sources make a
+few attribute reads: nothing happens unless ``wanted()`` says a client subscribed and at least
+``1/fps`` seconds (wall clock) passed since the last frame taken; then the frame (a reference, no copy: sources make a
 new array per frame) goes into a one-slot mailbox, replacing whatever waited there (latest wins).
 A worker thread resizes and encodes it (OpenCV releases the GIL for both) and hands the message to
 ``deliver`` (which, in the app, passes it to the loop with ``call_soon_threadsafe``). So neither
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,13 +51,15 @@ class Thumbnailer:
         fps: float = 12.0,
         width: int = 400,
         quality: int = 70,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         import cv2
 
         self._cv2 = cv2
         self._deliver = deliver
         self._wanted = wanted
-        self.period_ms = 1000.0 / fps
+        self.period_s = 1.0 / fps
+        self._clock = clock
         self.width = width
         self._params = [int(cv2.IMWRITE_JPEG_QUALITY), quality]
         self._last_t: float | None = None
@@ -74,10 +77,11 @@ class Thumbnailer:
         if not self._wanted():
             self._last_t = None
             return
+        now = self._clock()  # wall time: video mode runs faster than the media clock
         last = self._last_t
-        if last is not None and t_ms - last < self.period_ms and t_ms >= last:
+        if last is not None and now - last < self.period_s:
             return
-        self._last_t = t_ms
+        self._last_t = now
         with self._cond:
             if self._slot is not None:
                 self.replaced += 1
