@@ -2,8 +2,9 @@
 
 Theory of operation: the capture thread calls :meth:`Thumbnailer.offer` once per frame. It costs a
 few attribute reads: nothing happens unless ``wanted()`` says a client subscribed and at least
-``1/fps`` seconds (wall clock) passed since the last frame taken; then the frame (a reference, no copy: sources make a
-new array per frame) goes into a one-slot mailbox, replacing whatever waited there (latest wins).
+``1/fps`` seconds (wall clock) passed since the last frame taken; then the frame (a reference, no
+copy: sources make a new array per frame) goes into a one-slot mailbox, replacing whatever waited
+there (latest wins).
 A worker thread resizes and encodes it (OpenCV releases the GIL for both) and hands the message to
 ``deliver`` (which, in the app, passes it to the loop with ``call_soon_threadsafe``). So neither
 the capture thread nor the loop ever encodes, and a slow encoder only lowers the thumbnail rate.
