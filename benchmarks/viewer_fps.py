@@ -1,0 +1,148 @@
+"""Does the Live Lab cost the stream anything? Complete fps at 30 and 60 fps input, 0 vs 3 viewers.
+
+    .venv/bin/python benchmarks/viewer_fps.py [--seconds 15] [--rounds 2]
+
+The live pipeline as `mocap-bridge run` builds it (LIVE_STREAM landmarkers, assembler, solver, real
+Live Link/VMC/OSC sinks to a local UDP drain, the WebSocket server with the viewer attached), fed
+the shared clip pre-decoded at 640 px and paced at exactly 30 or 60 fps (``PacedLoop``). With
+"3 viewers", three clients in a separate process subscribe to every channel including ``video``
+(JPEG thumbnails at the default 12 fps, 400 px) and ``lab``, as three open pages would. Runs
+alternate 0 / 3 viewers for ``--rounds`` rounds at each rate, so drift on a shared machine hits
+both alike. Printed per rate: median complete fps (frames with no part missing, per second of
+input, first 2 s excluded) with 0 and 3 viewers, their ratio, and the thumbnails the clients got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+CLIP = HERE.parents[1] / "shared" / "media" / "fist_thumbs_up.mp4"
+
+
+@dataclass(slots=True)
+class ViewerRun:
+    fps: float
+    viewers: int
+    complete_fps: float
+    out_fps: float
+    video_messages: int
+    video_kb: float
+
+
+class _ViewerClients:
+    """A sink that only starts/stops the client process once the WebSocket server listens."""
+
+    name = "viewer-clients"
+
+    def __init__(self, server: Any, n: int) -> None:
+        self._server = server
+        self._n = n
+        self.proc: subprocess.Popen[str] | None = None
+        self.counts: dict[str, int] = {}
+
+    async def start(self) -> None:
+        if self._n:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(HERE / "viewer_clients.py"), str(self._server.port), str(self._n)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+
+    def send(self, frame: Any) -> None:
+        pass
+
+    def status(self) -> str:
+        return ""
+
+    async def aclose(self) -> None:
+        if self.proc is not None:
+            out, _ = self.proc.communicate("", timeout=30)
+            self.counts = json.loads(out.strip().splitlines()[-1])
+
+
+def measure(images: list[Any], fps: float, viewers: int, seconds: float, tracker: Any, paths: Any,
+            solve_settings: Any) -> ViewerRun:  # fmt: skip
+    """One run of the live pipeline with the viewer on and ``viewers`` clients watching."""
+    from mocap_bridge.app import RunOptions, run_session
+    from mocap_bridge.bench.tracking import PacedLoop, ProbeSink, _UdpDrain
+    from mocap_bridge.broadcast import BroadcastSettings, Endpoint, WebSocketSink, build_sinks
+    from mocap_bridge.clock import wall_offset_ms
+    from mocap_bridge.config import CaptureSettings
+    from mocap_bridge.solve.rig import RigSolver
+    from mocap_bridge.viewer.session import ViewerOptions
+
+    drain = _UdpDrain()
+    local = (Endpoint("127.0.0.1", drain.port),)
+    settings = BroadcastSettings(livelink_targets=local, vmc_targets=local, osc_enabled=True, osc_targets=local,
+                                 ws_listen=Endpoint("127.0.0.1", 0))  # fmt: skip
+    sinks: list[Any] = list(build_sinks(settings, stream_rate_hz=fps, wall_clock_offset_ms=wall_offset_ms()))
+    ws = next(s for s in sinks if isinstance(s, WebSocketSink))
+    clients = _ViewerClients(ws.server, viewers)
+    probe = ProbeSink()
+    sinks += [clients, probe]
+    opts = RunOptions(capture=CaptureSettings(mode="realtime"), tracker=tracker, model_paths=paths, quiet=True,
+                      viewer=ViewerOptions(output_dir=Path("/tmp")))  # fmt: skip
+    try:
+        result = run_session(opts, PacedLoop(images, fps=fps, seconds=seconds), RigSolver(solve_settings).solve,
+                             sinks, out=io.StringIO())  # fmt: skip
+    finally:
+        drain.close()
+    warm = math.ceil(2.0 * fps)
+    keep = [i for i, idx in enumerate(probe.indices) if idx >= warm]
+    submitted = max(1, result.stats.captured - warm)
+    span = submitted / fps
+    return ViewerRun(
+        fps=fps, viewers=viewers, complete_fps=sum(probe.complete[i] for i in keep) / span,
+        out_fps=len(keep) / span, video_messages=clients.counts.get("video", 0),
+        video_kb=clients.counts.get("video_bytes", 0) / 1024,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rates", default="30,60")
+    args = parser.parse_args()
+    from mocap_bridge.bench.tracking import decode_clip
+    from mocap_bridge.config import load_config, tracker_settings
+    from mocap_bridge.solve.settings import solve_settings_from_config
+    from mocap_bridge.tracking.offline import resolve_model_paths
+
+    if not CLIP.is_file():
+        sys.exit(f"benchmark clip missing: {CLIP}")
+    config = load_config()
+    tracker = tracker_settings(config)
+    solve = solve_settings_from_config(config.tables, config.files[-1])
+    paths = resolve_model_paths(tracker, models_dir=None, offline=False, say=lambda m: None)
+    images = decode_clip(CLIP)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"viewer cost: {args.rounds} rounds × {args.seconds:g} s per point, clip {CLIP.name};"
+          f" load average {load} on {os.cpu_count()} cores", flush=True)  # fmt: skip
+    for fps in (float(r) for r in args.rates.split(",")):
+        runs: dict[int, list[ViewerRun]] = {0: [], 3: []}
+        for _ in range(args.rounds):
+            for n in (0, 3):
+                r = measure(images, fps, n, args.seconds, tracker, paths, solve)
+                runs[n].append(r)
+                print(f"  {fps:g} fps in, {n} viewers: complete {r.complete_fps:5.1f} fps, out {r.out_fps:5.1f} fps,"
+                      f" thumbnails received {r.video_messages} ({r.video_kb:.0f} KiB)", flush=True)  # fmt: skip
+        c0 = statistics.median(r.complete_fps for r in runs[0])
+        c3 = statistics.median(r.complete_fps for r in runs[3])
+        print(f"{fps:g} fps input: complete {c0:.1f} fps with 0 viewers, {c3:.1f} fps with 3 viewers"
+              f" (ratio {c3 / c0 if c0 else float('nan'):.3f}); load average now"
+              f" {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
