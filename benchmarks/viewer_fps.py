@@ -53,10 +53,12 @@ class _ViewerClients:
 
     async def start(self) -> None:
         if self._n:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 (once, before the stream starts)
                 [sys.executable, str(HERE / "viewer_clients.py"), str(self._server.port), str(self._n)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
 
     def send(self, frame: Any) -> None:
         pass
@@ -70,8 +72,9 @@ class _ViewerClients:
             self.counts = json.loads(out.strip().splitlines()[-1])
 
 
-def measure(images: list[Any], fps: float, viewers: int, seconds: float, tracker: Any, paths: Any,
-            solve_settings: Any) -> ViewerRun:  # fmt: skip
+def measure(
+    images: list[Any], fps: float, viewers: int, seconds: float, tracker: Any, paths: Any, solve_settings: Any
+) -> ViewerRun:
     """One run of the live pipeline with the viewer on and ``viewers`` clients watching."""
     from mocap_bridge.app import RunOptions, run_session
     from mocap_bridge.bench.tracking import PacedLoop, ProbeSink, _UdpDrain
@@ -83,18 +86,33 @@ def measure(images: list[Any], fps: float, viewers: int, seconds: float, tracker
 
     drain = _UdpDrain()
     local = (Endpoint("127.0.0.1", drain.port),)
-    settings = BroadcastSettings(livelink_targets=local, vmc_targets=local, osc_enabled=True, osc_targets=local,
-                                 ws_listen=Endpoint("127.0.0.1", 0))  # fmt: skip
+    settings = BroadcastSettings(
+        livelink_targets=local,
+        vmc_targets=local,
+        osc_enabled=True,
+        osc_targets=local,
+        ws_listen=Endpoint("127.0.0.1", 0),
+    )
     sinks: list[Any] = list(build_sinks(settings, stream_rate_hz=fps, wall_clock_offset_ms=wall_offset_ms()))
     ws = next(s for s in sinks if isinstance(s, WebSocketSink))
     clients = _ViewerClients(ws.server, viewers)
     probe = ProbeSink()
     sinks += [clients, probe]
-    opts = RunOptions(capture=CaptureSettings(mode="realtime"), tracker=tracker, model_paths=paths, quiet=True,
-                      viewer=ViewerOptions(output_dir=Path("/tmp")))  # fmt: skip
+    opts = RunOptions(
+        capture=CaptureSettings(mode="realtime"),
+        tracker=tracker,
+        model_paths=paths,
+        quiet=True,
+        viewer=ViewerOptions(output_dir=Path("/tmp")),
+    )
     try:
-        result = run_session(opts, PacedLoop(images, fps=fps, seconds=seconds), RigSolver(solve_settings).solve,
-                             sinks, out=io.StringIO())  # fmt: skip
+        result = run_session(
+            opts,
+            PacedLoop(images, fps=fps, seconds=seconds),
+            RigSolver(solve_settings).solve,
+            sinks,
+            out=io.StringIO(),
+        )
     finally:
         drain.close()
     warm = math.ceil(2.0 * fps)
@@ -102,10 +120,13 @@ def measure(images: list[Any], fps: float, viewers: int, seconds: float, tracker
     submitted = max(1, result.stats.captured - warm)
     span = submitted / fps
     return ViewerRun(
-        fps=fps, viewers=viewers, complete_fps=sum(probe.complete[i] for i in keep) / span,
-        out_fps=len(keep) / span, video_messages=clients.counts.get("video", 0),
+        fps=fps,
+        viewers=viewers,
+        complete_fps=sum(probe.complete[i] for i in keep) / span,
+        out_fps=len(keep) / span,
+        video_messages=clients.counts.get("video", 0),
         video_kb=clients.counts.get("video_bytes", 0) / 1024,
-    )  # fmt: skip
+    )
 
 
 def main() -> None:
@@ -127,21 +148,31 @@ def main() -> None:
     paths = resolve_model_paths(tracker, models_dir=None, offline=False, say=lambda m: None)
     images = decode_clip(CLIP)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"viewer cost: {args.rounds} rounds × {args.seconds:g} s per point, clip {CLIP.name};"
-          f" load average {load} on {os.cpu_count()} cores", flush=True)  # fmt: skip
+    print(
+        f"viewer cost: {args.rounds} rounds × {args.seconds:g} s per point, clip {CLIP.name};"
+        f" load average {load} on {os.cpu_count()} cores",
+        flush=True,
+    )
     for fps in (float(r) for r in args.rates.split(",")):
         runs: dict[int, list[ViewerRun]] = {0: [], 3: []}
         for _ in range(args.rounds):
             for n in (0, 3):
                 r = measure(images, fps, n, args.seconds, tracker, paths, solve)
                 runs[n].append(r)
-                print(f"  {fps:g} fps in, {n} viewers: complete {r.complete_fps:5.1f} fps, out {r.out_fps:5.1f} fps,"
-                      f" thumbnails received {r.video_messages} ({r.video_kb:.0f} KiB)", flush=True)  # fmt: skip
+                print(
+                    f"  {fps:g} fps in, {n} viewers: complete {r.complete_fps:5.1f} fps,"
+                    f" out {r.out_fps:5.1f} fps, thumbnails received {r.video_messages}"
+                    f" ({r.video_kb:.0f} KiB)",
+                    flush=True,
+                )
         c0 = statistics.median(r.complete_fps for r in runs[0])
         c3 = statistics.median(r.complete_fps for r in runs[3])
-        print(f"{fps:g} fps input: complete {c0:.1f} fps with 0 viewers, {c3:.1f} fps with 3 viewers"
-              f" (ratio {c3 / c0 if c0 else float('nan'):.3f}); load average now"
-              f" {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+        print(
+            f"{fps:g} fps input: complete {c0:.1f} fps with 0 viewers, {c3:.1f} fps with 3 viewers"
+            f" (ratio {c3 / c0 if c0 else float('nan'):.3f}); load average now"
+            f" {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
