@@ -170,7 +170,7 @@ function onStats(msg) {
   const c = msg.controls;
   $("source").textContent = msg.source;
   $("btn-pause").classList.toggle("on", c.paused);
-  $("btn-pause").textContent = c.paused ? "▶ Resume" : "⏸ Pause";
+  $("btn-pause").textContent = c.paused ? "▶ Resume" : "❚❚ Pause";
   $("btn-mirror").classList.toggle("active", c.mirror);
   $("btn-mirror").disabled = !c.mirror_available;
   $("btn-record").classList.toggle("on", !!c.recording);

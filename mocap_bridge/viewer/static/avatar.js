@@ -159,6 +159,11 @@ export class AvatarView {
       return;
     }
     if (!this.bones) return;
+    const driven = Object.keys(bones).length;
+    if (driven !== this.driven) {
+      this.driven = driven;
+      this.message.textContent = `mannequin · ${driven} of ${Object.keys(this.bones).length} bones driven · drag to orbit`;
+    }
     for (const [name, node] of Object.entries(this.bones)) {
       const r = bones[name];
       if (r) node.quaternion.set(r[0], -r[1], -r[2], r[3]);
