@@ -346,3 +346,43 @@ def test_viewer_channels_reach_only_their_subscribers() -> None:
         await bare.aclose()
 
     run(main)
+
+
+def test_a_run_with_clients_that_never_read_still_ends(tmp_path: Path) -> None:
+    """Issue 10: clients that complete the handshake and never read must not keep the process alive."""
+    import re
+    import threading
+
+    proc = subprocess.Popen(
+        [str(BIN), "run", "--source", "demo", "--mode", "video", "--ws", "127.0.0.1:0", "--no-livelink",
+         "--no-vmc"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        port = None
+        pattern = re.compile(r"ws://127\.0\.0\.1:(\d+)/")
+        while port is None and time.monotonic() < deadline and proc.poll() is None:
+            port = next((int(m.group(1)) for m in map(pattern.search, lines) if m), None)
+            time.sleep(0.02)
+        assert port is not None, lines
+
+        async def stall() -> list[socket.socket]:
+            return [await stalled_client(port) for _ in range(3)]
+
+        sockets = asyncio.run(stall())
+        try:
+            proc.wait(timeout=120)  # the demo is 300 frames; this must return (no hang)
+        finally:
+            for s in sockets:
+                s.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        reader.join(5)
+    assert proc.returncode == 0, "".join(lines)
+    assert any("300 frames captured, 300 emitted" in line for line in lines), "".join(lines)
