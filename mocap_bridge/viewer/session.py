@@ -137,6 +137,12 @@ class SessionControls:
 
     def state(self) -> dict[str, Any]:
         lab = self._lab
+        if self.recording is not None and lab.pipeline.recorder is not self.recording:
+            # The pipeline dropped it (a write failed, e.g. disk full): say so, keep what was written.
+            failed, self.recording = self.recording, None
+            with contextlib.suppress(Exception):
+                failed.close()
+            self.last_recording = {"path": str(failed.path), "frames": failed.frames, "error": "write failed"}
         rec = None
         if self.recording is not None:
             rec = {"path": str(self.recording.path), "frames": self.recording.frames}
@@ -445,11 +451,12 @@ class LiveLab:
         assert self._pipeline is not None, "LiveLab.bind() first"
         return self._pipeline
 
-    def bind(self, pipeline: Pipeline, loop: asyncio.AbstractEventLoop) -> None:
-        """Once the pipeline and the loop exist (before the sinks start)."""
+    def bind(self, pipeline: Pipeline, loop: asyncio.AbstractEventLoop | None, *, video: bool = True) -> None:
+        """Once the pipeline and the loop exist (before the sinks start); ``video``: start the
+        thumbnailer (never for a replay, which has no images)."""
         self._pipeline = pipeline
         self._loop = loop
-        if not self.source.replay:
+        if video and not self.source.replay and loop is not None:
             from ..capture.thumbnails import Thumbnailer
 
             server = self.server
