@@ -22,9 +22,12 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 CLIP = HERE.parents[1] / "shared" / "media" / "fist_thumbs_up.mp4"
@@ -38,6 +41,9 @@ class ViewerRun:
     out_fps: float
     video_messages: int
     video_kb: float
+    loop_us_p50: float  # the viewer's work on the loop thread per call (lab message, video send)
+    loop_us_p95: float
+    jpeg_ms_p50: float  # one thumbnail (resize + JPEG), on the thumbnailer's own thread
 
 
 class _ViewerClients:
@@ -70,6 +76,42 @@ class _ViewerClients:
         if self.proc is not None:
             out, _ = self.proc.communicate("", timeout=30)
             self.counts = json.loads(out.strip().splitlines()[-1])
+
+
+class _Timers:
+    """Times the viewer's own work by wrapping its entry points (benchmark only)."""
+
+    def __init__(self) -> None:
+        from mocap_bridge.capture.thumbnails import Thumbnailer
+        from mocap_bridge.transports.websocket import WebSocketServer
+        from mocap_bridge.viewer.session import LabSink
+
+        self.loop_us: list[float] = []
+        self.jpeg_ms: list[float] = []
+        self._patched = [(LabSink, "send"), (WebSocketServer, "send_video"), (Thumbnailer, "encode")]
+        self._orig = [getattr(cls, name) for cls, name in self._patched]
+        for (cls, name), orig in zip(self._patched, self._orig, strict=True):
+            jpeg = name == "encode"
+            setattr(cls, name, self._wrap(orig, self.jpeg_ms if jpeg else self.loop_us, 1e3 if jpeg else 1e6))
+
+    @staticmethod
+    def _wrap(orig: Any, out: list[float], scale: float) -> Any:
+        def timed(*args: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return orig(*args, **kw)
+            finally:
+                out.append((time.perf_counter() - t0) * scale)
+
+        return timed
+
+    def restore(self) -> None:
+        for (cls, name), orig in zip(self._patched, self._orig, strict=True):
+            setattr(cls, name, orig)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
 
 
 def measure(
@@ -105,6 +147,7 @@ def measure(
         quiet=True,
         viewer=ViewerOptions(output_dir=Path("/tmp")),
     )
+    timers = _Timers()
     try:
         result = run_session(
             opts,
@@ -114,6 +157,7 @@ def measure(
             out=io.StringIO(),
         )
     finally:
+        timers.restore()
         drain.close()
     warm = math.ceil(2.0 * fps)
     keep = [i for i, idx in enumerate(probe.indices) if idx >= warm]
@@ -126,6 +170,9 @@ def measure(
         out_fps=len(keep) / span,
         video_messages=clients.counts.get("video", 0),
         video_kb=clients.counts.get("video_bytes", 0) / 1024,
+        loop_us_p50=_pct(timers.loop_us, 50),
+        loop_us_p95=_pct(timers.loop_us, 95),
+        jpeg_ms_p50=_pct(timers.jpeg_ms, 50),
     )
 
 
@@ -162,7 +209,8 @@ def main() -> None:
                 print(
                     f"  {fps:g} fps in, {n} viewers: complete {r.complete_fps:5.1f} fps,"
                     f" out {r.out_fps:5.1f} fps, thumbnails received {r.video_messages}"
-                    f" ({r.video_kb:.0f} KiB)",
+                    f" ({r.video_kb:.0f} KiB); viewer on the loop p50 {r.loop_us_p50:.0f} us"
+                    f" p95 {r.loop_us_p95:.0f} us per call; JPEG p50 {r.jpeg_ms_p50:.1f} ms (own thread)",
                     flush=True,
                 )
         c0 = statistics.median(r.complete_fps for r in runs[0])

@@ -166,6 +166,15 @@ class Chromium:
         self._pages.append(page)
         return page
 
+    def allow_downloads(self, folder: Path) -> None:
+        """Downloads (e.g. the page's snapshot PNG) go to ``folder`` without asking."""
+        with connect(self._browser_url(), max_size=None, open_timeout=10) as browser:
+            params = {"behavior": "allow", "downloadPath": str(folder), "eventsEnabled": False}
+            browser.send(json.dumps({"id": 1, "method": "Browser.setDownloadBehavior", "params": params}))
+            deadline = time.monotonic() + 10
+            while json.loads(browser.recv(timeout=max(0.1, deadline - time.monotonic()))).get("id") != 1:
+                pass
+
     def _browser_url(self) -> str:
         line = (Path(self._profile) / "DevToolsActivePort").read_text().splitlines()[1]
         return f"ws://127.0.0.1:{self.port}{line}"

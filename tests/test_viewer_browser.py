@@ -368,6 +368,25 @@ def test_outputs_panel_and_switching_vmc_off_and_on(page: Page, vmc_receiver: so
     assert not ack["ok"] and "not running" in ack["error"]  # started with --no-livelink: said so
 
 
+def test_snapshot_key_downloads_a_png_of_the_video_with_overlays(
+    page: Page, chromium: Chromium, tmp_path: Path
+) -> None:
+    from skimage.io import imread
+
+    chromium.allow_downloads(tmp_path)
+    page.wait_for("liveLab.last.pose.present && liveLab.video.frames > 0", 30)
+    size = page.js("[document.getElementById('video').width, document.getElementById('video').height]")
+    page.key("s", "KeyS", "s")
+    deadline = time.monotonic() + 20
+    while not (shots := [p for p in tmp_path.glob("live-lab-*.png") if p.stat().st_size > 0]):
+        assert time.monotonic() < deadline, "no snapshot downloaded"
+        time.sleep(0.1)
+    time.sleep(0.3)  # let the download finish writing
+    img = imread(shots[0])
+    assert img.shape[1::-1] == tuple(size)  # the video canvas at its own resolution
+    assert (np.abs(img[..., :3].astype(int) - np.array(POSE_RGB)).sum(axis=2) < 90).any()  # overlay in it
+
+
 def test_keyboard_layouts_and_overlay_toggle(page: Page) -> None:
     page.key("2", "Digit2", "2")
     assert page.js("document.body.className") == "layout-face"

@@ -50,22 +50,22 @@ def tracking_label(present: bool, state: Tracking, since_seen_ms: float | None, 
     return "held" if since_seen_ms <= hold_ms else "easing"
 
 
+_CHAINS = np.array(FINGERS)  # (5 fingers, 5 points)
+
+
 def finger_curls(points: npt.ArrayLike) -> list[float]:
     """Curl per finger, 0 (straight) .. 1 (fist), from (21, ≥3) hand landmarks: the bend angles
-    along each chain (wrist → tip) summed over what a fist bends (thumb: its last three joints)."""
-    out = []
+    along each chain (wrist → tip) summed over what a fist bends (thumb: its last three joints).
+    All five fingers in one vectorised pass (this runs per hand per frame on the loop thread)."""
     p = np.asarray(points, dtype=np.float64)[:, :3]
-    for chain in FINGERS:
-        seg = np.diff(p[list(chain)], axis=0)
-        norms = np.linalg.norm(seg, axis=1)
-        if np.any(norms < 1e-9):
-            out.append(0.0)
-            continue
-        unit = seg / norms[:, None]
-        cos = np.clip(np.sum(unit[:-1] * unit[1:], axis=1), -1.0, 1.0)
-        bends = np.arccos(cos)
-        out.append(round(float(min(1.0, bends[-3:].sum() / _FULL_CURL)), 3))
-    return out
+    seg = np.diff(p[_CHAINS], axis=1)  # (5, 4, 3)
+    norms = np.sqrt(np.einsum("fsk,fsk->fs", seg, seg))
+    degenerate = (norms < 1e-9).any(axis=1)
+    unit = seg / np.maximum(norms, 1e-9)[..., None]
+    cos = np.clip(np.einsum("fsk,fsk->fs", unit[:, :-1], unit[:, 1:]), -1.0, 1.0)  # (5, 3) joints
+    curls = np.minimum(1.0, np.arccos(cos).sum(axis=1) / _FULL_CURL)
+    curls[degenerate] = 0.0
+    return [round(c, 3) for c in curls.tolist()]
 
 
 def _hand(hand: HandObservation | None) -> dict[str, Any] | None:
