@@ -115,6 +115,11 @@ class Page:
                 raise TimeoutError(f"not true after {timeout} s: {expression}")
             self.pump(interval)
 
+    def allow_downloads(self, folder: Path) -> None:
+        """Downloads (e.g. the page's snapshot PNG) go to ``folder`` without asking; set on this
+        page's own DevTools session, for as long as it stays attached."""
+        self.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(folder))
+
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
 
@@ -165,15 +170,6 @@ class Chromium:
         page = Page(f"ws://127.0.0.1:{self.port}/devtools/page/{target}")
         self._pages.append(page)
         return page
-
-    def allow_downloads(self, folder: Path) -> None:
-        """Downloads (e.g. the page's snapshot PNG) go to ``folder`` without asking."""
-        with connect(self._browser_url(), max_size=None, open_timeout=10) as browser:
-            params = {"behavior": "allow", "downloadPath": str(folder), "eventsEnabled": False}
-            browser.send(json.dumps({"id": 1, "method": "Browser.setDownloadBehavior", "params": params}))
-            deadline = time.monotonic() + 10
-            while json.loads(browser.recv(timeout=max(0.1, deadline - time.monotonic()))).get("id") != 1:
-                pass
 
     def _browser_url(self) -> str:
         line = (Path(self._profile) / "DevToolsActivePort").read_text().splitlines()[1]

@@ -368,12 +368,10 @@ def test_outputs_panel_and_switching_vmc_off_and_on(page: Page, vmc_receiver: so
     assert not ack["ok"] and "not running" in ack["error"]  # started with --no-livelink: said so
 
 
-def test_snapshot_key_downloads_a_png_of_the_video_with_overlays(
-    page: Page, chromium: Chromium, tmp_path: Path
-) -> None:
+def test_snapshot_key_downloads_a_png_of_the_video_with_overlays(page: Page, tmp_path: Path) -> None:
     from skimage.io import imread
 
-    chromium.allow_downloads(tmp_path)
+    page.allow_downloads(tmp_path)
     page.wait_for("liveLab.last.pose.present && liveLab.video.frames > 0", 30)
     size = page.js("[document.getElementById('video').width, document.getElementById('video').height]")
     page.key("s", "KeyS", "s")
