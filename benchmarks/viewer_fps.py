@@ -6,7 +6,7 @@ The live pipeline as `mocap-bridge run` builds it (LIVE_STREAM landmarkers, asse
 Live Link/VMC/OSC sinks to a local UDP drain, the WebSocket server with the viewer attached), fed
 the shared clip pre-decoded at 640 px and paced at exactly 30 or 60 fps (``PacedLoop``). With
 "3 viewers", three clients in a separate process subscribe to every channel including ``video``
-(JPEG thumbnails at the default 12 fps, 400 px) and ``lab``, as three open pages would. Runs
+(JPEG thumbnails at the default 10 fps, 320 px) and ``lab``, as three open pages would. Runs
 alternate 0 / 3 viewers for ``--rounds`` rounds at each rate, so drift on a shared machine hits
 both alike. Printed per rate: median complete fps (frames with no part missing, per second of
 input, first 2 s excluded) with 0 and 3 viewers, their ratio, and the thumbnails the clients got.

@@ -146,8 +146,8 @@ class BroadcastSettings:
     ws_allow_insecure: bool = False
     ws_max_clients: int = 64
     ws_viewer: bool = True
-    ws_video_fps: float = 12.0
-    ws_video_width: int = 400
+    ws_video_fps: float = 10.0
+    ws_video_width: int = 320
 
     def check(self, source: str = "settings") -> BroadcastSettings:
         """Cross-field validation (ConfigError naming ``source``); returns ``self``."""

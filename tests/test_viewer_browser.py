@@ -203,9 +203,9 @@ def test_frames_and_blendshape_bars_change_over_time(page: Page) -> None:
 
 def test_video_panel_shows_frames(page: Page) -> None:
     before = page.js("liveLab.video.frames")
-    page.wait_for(f"liveLab.video.frames > {before + 5}", 30)  # ~12 fps of thumbnails
+    page.wait_for(f"liveLab.video.frames > {before + 5}", 30)  # ~10 fps of thumbnails
     video = page.js("liveLab.video")
-    assert video["info"]["w"] == 400  # the default thumbnail width
+    assert video["info"]["w"] == 320  # the default thumbnail width
     # The canvas shows a picture, not a flat background: real pixel variance.
     spread = page.js(
         "(() => { const c = document.getElementById('video'); const d = c.getContext('2d')"

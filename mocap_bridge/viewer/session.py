@@ -58,8 +58,8 @@ class ViewerOptions:
     calibration is saved but applied only on the next start).
     """
 
-    video_fps: float = 12.0
-    video_width: int = 400
+    video_fps: float = 10.0
+    video_width: int = 320
     output_dir: Path = field(default_factory=Path.cwd)
     hold_ms: float = 250.0
     solver_with_calibration: Callable[[Path], Solve] | None = None
@@ -267,8 +267,14 @@ def _unique(path: Path) -> Path:
     return out
 
 
+#: At most this many ``lab`` messages a second (a page draws at display rate; 60 fps input
+#: would otherwise cost three times the work for nothing the eye sees).
+LAB_RATE_HZ = 20.0
+
+
 class LabSink:
-    """Sends the ``lab`` message per frame and ``stats`` twice a second, only to subscribed pages."""
+    """Sends the ``lab`` message (at most :data:`LAB_RATE_HZ`) and ``stats`` twice a second, only to
+    subscribed pages."""
 
     name = "viewer"
 
@@ -278,13 +284,15 @@ class LabSink:
         self.encoder = LabEncoder(hold_ms=lab.options.hold_ms)
         self._task: asyncio.Task[None] | None = None
         self._rates = _Rates()
+        self._next_lab = 0.0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._stats_loop())
 
     def send(self, frame: RigFrame) -> None:
         self._lab.controls.on_frame(frame)
-        if self._server.subscribers("lab"):
+        if self._server.subscribers("lab") and (wall := time.monotonic()) >= self._next_lab:
+            self._next_lab = wall + 1.0 / LAB_RATE_HZ
             now = monotonic_ms() if self._lab.source.live else None
             self._server.send_extra("lab", self.encoder.encode(frame, now_ms=now), binary=False)
 

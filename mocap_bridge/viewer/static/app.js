@@ -278,7 +278,8 @@ function renderVideo() {
     ctx.fillText(state.stats && state.stats.replay ? "replay: no images were recorded, landmarks only" : "waiting for video…", 12, 22); }
   const f = state.last;
   if (!f) return;
-  if (state.overlays.face && state.lab && state.lab.face_landmarks && state.lab.index === f.index) {
+  // The lab channel comes at most 20 times a second: draw its face mesh while it is this recent.
+  if (state.overlays.face && f.face && f.face.present && state.lab && state.lab.face_landmarks && f.index - state.lab.index <= 4) {
     ctx.fillStyle = COLORS.face;
     for (const [x, y] of state.lab.face_landmarks) ctx.fillRect(x * w - 0.8, y * h - 0.8, 1.6, 1.6);
   }
