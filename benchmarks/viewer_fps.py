@@ -6,7 +6,10 @@ The live pipeline as `mocap-bridge run` builds it (LIVE_STREAM landmarkers, asse
 Live Link/VMC/OSC sinks to a local UDP drain, the WebSocket server with the viewer attached), fed
 the shared clip pre-decoded at 640 px and paced at exactly 30 or 60 fps (``PacedLoop``). With
 "3 viewers", three clients in a separate process subscribe to every channel including ``video``
-(JPEG thumbnails at the default 10 fps, 320 px) and ``lab``, as three open pages would. Runs
+(JPEG thumbnails at the default 10 fps, 320 px) and ``lab``, as three open pages would. Both
+cases keep ``--plain`` (1) ordinary stream client connected, as the main benchmark's tracking
+figure does, so the JSON stream runs in both and the difference is the viewers' own
+(``--plain 0`` compares against a stream nobody reads, which skips its JSON encoding). Runs
 alternate 0 / 3 viewers for ``--rounds`` rounds at each rate, so drift on a shared machine hits
 both alike. Printed per rate: median complete fps (frames with no part missing, per second of
 input, first 2 s excluded) with 0 and 3 viewers, their ratio, and the thumbnails the clients got.
@@ -51,16 +54,23 @@ class _ViewerClients:
 
     name = "viewer-clients"
 
-    def __init__(self, server: Any, n: int) -> None:
+    def __init__(self, server: Any, n: int, plain: int) -> None:
         self._server = server
         self._n = n
+        self._plain = plain
         self.proc: subprocess.Popen[str] | None = None
         self.counts: dict[str, int] = {}
 
     async def start(self) -> None:
-        if self._n:
+        if self._n or self._plain:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 (once, before the stream starts)
-                [sys.executable, str(HERE / "viewer_clients.py"), str(self._server.port), str(self._n)],
+                [
+                    sys.executable,
+                    str(HERE / "viewer_clients.py"),
+                    str(self._server.port),
+                    str(self._n),
+                    str(self._plain),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -115,7 +125,14 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def measure(
-    images: list[Any], fps: float, viewers: int, seconds: float, tracker: Any, paths: Any, solve_settings: Any
+    images: list[Any],
+    fps: float,
+    viewers: int,
+    seconds: float,
+    tracker: Any,
+    paths: Any,
+    solve_settings: Any,
+    plain: int = 1,
 ) -> ViewerRun:
     """One run of the live pipeline with the viewer on and ``viewers`` clients watching."""
     from mocap_bridge.app import RunOptions, run_session
@@ -137,7 +154,7 @@ def measure(
     )
     sinks: list[Any] = list(build_sinks(settings, stream_rate_hz=fps, wall_clock_offset_ms=wall_offset_ms()))
     ws = next(s for s in sinks if isinstance(s, WebSocketSink))
-    clients = _ViewerClients(ws.server, viewers)
+    clients = _ViewerClients(ws.server, viewers, plain)
     probe = ProbeSink()
     sinks += [clients, probe]
     opts = RunOptions(
@@ -181,6 +198,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rates", default="30,60")
+    parser.add_argument("--plain", type=int, default=1, help="ordinary stream clients in both cases")
     args = parser.parse_args()
     from mocap_bridge.bench.tracking import decode_clip
     from mocap_bridge.config import load_config, tracker_settings
@@ -204,7 +222,7 @@ def main() -> None:
         runs: dict[int, list[ViewerRun]] = {0: [], 3: []}
         for _ in range(args.rounds):
             for n in (0, 3):
-                r = measure(images, fps, n, args.seconds, tracker, paths, solve)
+                r = measure(images, fps, n, args.seconds, tracker, paths, solve, plain=args.plain)
                 runs[n].append(r)
                 print(
                     f"  {fps:g} fps in, {n} viewers: complete {r.complete_fps:5.1f} fps,"
