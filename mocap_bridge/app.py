@@ -73,6 +73,8 @@ class RunOptions:
     #: take folders (``--takes DIR``) and the slate of the take ``--record`` starts with them
     takes: Path | None = None
     slate: str = "Slate"
+    #: Live Lab (mocap_bridge.viewer.session.ViewerOptions); None = no viewer
+    viewer: Any = None
 
 
 @dataclass(slots=True)
@@ -167,6 +169,15 @@ class _Session:
         self.out = out
         self.stop = threading.Event()
         self.latest_rig: Mailbox[RigFrame | None] = Mailbox(None)
+        # Live Lab (mocap_bridge.viewer): switchable outputs, the lab/video channels, commands.
+        self.lab: Any = None
+        if opts.viewer is not None:
+            from .viewer.session import LiveLab
+
+            self.lab = LiveLab.create(opts.viewer, sinks, source, settings.capture, live=self.live,
+                                      model_paths=model_paths)  # fmt: skip
+            if self.lab is not None:
+                sinks = self.lab.sinks  # the outputs, switchable from the page
         self.pipeline = Pipeline(solve, sinks, clock=monotonic_ms, measure_latency=self.live)
         self.pipeline.on_rig = self.latest_rig.put
         self.assembler = Assembler(settings.tracking.deadline_ms) if self.live else None
@@ -241,12 +252,15 @@ class _Session:
             for cap in src.frames():
                 if self.stop.is_set() or self._enough(cap.index):
                     break
+                rgb = cap.rgb if self.lab is None else self.lab.on_capture(cap, self.stop)
+                if rgb is None:  # paused from the viewer
+                    continue
                 expected, sources = self.plan.get()
                 # Registered with the assembler *before* MediaPipe sees the image: callbacks run on
                 # the loop in the order call_soon_threadsafe was called, so no result can arrive for
                 # a timestamp the assembler does not know yet (it would count it as unknown).
                 loop.call_soon_threadsafe(self._on_submit, cap.index, cap.t_ms, expected, sources)
-                accepted = lm.submit(cap.rgb, cap.t_ms, expected, sources)
+                accepted = lm.submit(rgb, cap.t_ms, expected, sources)
                 for p in range(3):
                     if expected[p] and not accepted[p]:  # refused: that part is gone for this frame
                         loop.call_soon_threadsafe(self._on_refused, Part(p), cap.t_ms)
@@ -288,7 +302,10 @@ class _Session:
         for cap in self.source.frames():
             if self._enough(cap.index) or self.stop.is_set():
                 return
-            yield lm.track(cap.rgb, cap.index, cap.t_ms), cap.rgb
+            rgb = cap.rgb if self.lab is None else self.lab.on_capture(cap, self.stop)
+            if rgb is None:  # paused from the viewer
+                continue
+            yield lm.track(rgb, cap.index, cap.t_ms), rgb
 
     def _enough(self, index: int) -> bool:
         return self.opts.max_frames is not None and index >= self.opts.max_frames
@@ -341,11 +358,17 @@ class _Session:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, on_signal, signum)
+        if self.lab is not None:
+            self.lab.bind(self.pipeline, loop)
         started = monotonic_ms()
         status: asyncio.Task[None] | None = None
         try:
             for sink in self.pipeline.sinks:
                 await sink.start()
+                if (server := getattr(sink, "server", None)) is not None:  # the chosen port, every start
+                    ws_url, viewer = server.urls()
+                    page = f"  Live Lab viewer: {viewer}" if viewer else ""
+                    print(f"WebSocket stream: {ws_url}{page}", file=self.out, flush=True)
             status = asyncio.create_task(self._status_task(started))
             if not self.replay:
                 pose, face, hands = self.parts
@@ -372,6 +395,8 @@ class _Session:
                 self._timer.cancel()
             if self.lm is not None:
                 self.lm.close()
+            if self.lab is not None:
+                await self.lab.aclose()
             await self._close_sinks()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -551,6 +576,19 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
+def viewer_options(settings: Settings) -> Any:
+    """Live Lab's options from the settings; a calibration made in the page rebuilds the solver."""
+    from .solve.rig import RigSolver
+    from .viewer.session import ViewerOptions
+
+    def with_calibration(path: Path) -> Solve:
+        return RigSolver(settings.replace("face", calibration=str(path))).solve
+
+    ws = settings.ws
+    return ViewerOptions(video_fps=ws.video_fps, video_width=ws.video_width, hold_ms=settings.gating.hold_ms,
+                         solver_with_calibration=with_calibration)  # fmt: skip
+
+
 def _wall_offset(source: FrameSource | RecordingReader, live: bool) -> float:
     """Epoch ms minus capture-stamp ms, so Live Link timecode reads as wall-clock time."""
     if live:
@@ -617,5 +655,7 @@ def run(
         raise
     if not opts.quiet:
         say(f"{PROG}: {source.description} → {', '.join(s.name for s in sinks) or 'no outputs'}")
+    if opts.viewer is None and settings.ws.enabled and settings.ws.viewer:
+        opts = replace(opts, viewer=viewer_options(settings))
     return run_session(settings, source, solver.solve, sinks, opts=opts, model_paths=paths, parts=parts,
                        out=out, recorder=recorder)  # fmt: skip

@@ -48,6 +48,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "swap_lr": ("face", "swap_lr"),
     "bone_map": ("retarget", "bone_map"),
     "remote": ("remote", "osc_listen"),
+    "viewer": ("ws", "viewer"),
 }
 
 
@@ -133,6 +134,8 @@ def _add_output_args(run: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--no-ws", action="store_true", help="do not run the WebSocket server")
     g.add_argument("--ws-token", metavar="TOKEN", help="WebSocket clients must pass ?token=TOKEN")
+    g.add_argument("--no-viewer", dest="viewer", action="store_const", const=False,
+                   help="do not serve the Live Lab viewer page on the WebSocket port")  # fmt: skip
 
 
 def _add_solve_args(run: argparse.ArgumentParser) -> None:

@@ -100,6 +100,9 @@ class Pipeline:
                 stats.errors += 1
                 log.exception("recording failed; recording stopped")
                 self.recorder = None
+            else:
+                if getattr(self.recorder, "failed", None):  # it stopped itself (and said so)
+                    self.recorder = None
         try:
             rig = self.solve(frame)
         except Exception:  # a solver bug must not stop the stream; count and go on

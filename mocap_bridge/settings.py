@@ -179,6 +179,14 @@ class WsSettings:
     token: str = _opt("", "non-empty: clients must connect with ?token=...")
     max_message: int = _opt(4096, "largest message a client may send (bytes)", lo=125, hi=1 << 24)
     mask_fps: float = _opt(5.0, "segmentation masks per second on the mask channel", lo=0.1, hi=60.0)
+    allowed_origins: tuple[str, ...] = _opt(
+        (), 'web pages (besides the viewer) that may connect, "http://host:port"'
+    )
+    allow_insecure: bool = _opt(False, "allow a non-loopback listen address without a token")
+    max_clients: int = _opt(64, "most clients at once (more are closed with code 1013)", lo=1, hi=10_000)
+    viewer: bool = _opt(True, "serve the Live Lab viewer page on this port (--no-viewer)")
+    video_fps: float = _opt(10.0, "viewer video thumbnails per second", lo=1.0, hi=30.0)
+    video_width: int = _opt(320, "viewer video thumbnail width (pixels)", lo=160, hi=1280)
     mask_encoding: Literal["rle", "png"] = _opt("rle", "mask channel: run lengths, or a base64 PNG")
 
 
@@ -475,6 +483,11 @@ def _check(s: Settings, origin: Mapping[tuple[str, str], str]) -> None:
             parse_endpoint(
                 value, f"{origin.get(('remote', key), 'settings')}: [remote] {key}", allow_port_zero=True
             )
+    for o in s.ws.allowed_origins:
+        scheme, sep, rest = o.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or "/" in rest.rstrip("/"):
+            where = origin.get(("ws", "allowed_origins"), "settings")
+            raise ConfigError(f'{where}: [ws] allowed_origins: {o!r} is not like "http://host:port"')
     from .frames import Gesture
 
     canned = {g.label for g in Gesture}

@@ -273,6 +273,9 @@ def build_sinks(settings: Settings, *, stream_rate_hz: float, wall_clock_offset_
                 parse_channels=parse_channels,
                 token=ws.token,
                 max_message=ws.max_message,
+                max_clients=ws.max_clients,
+                allowed_origins=ws.allowed_origins,
+                allow_insecure=ws.allow_insecure,
             )
             sinks.append(WebSocketSink(ws_enc, server))
     except ConfigError:
