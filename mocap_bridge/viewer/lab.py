@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ..frames import HandObservation, PartStatus, RigFrame, Tracking
+from ..frames import HUMAN_BONE_NAMES, HandObservation, PartStatus, RigFrame, Tracking
 
 __all__ = ["FINGERS", "LabEncoder", "finger_curls", "stats_message", "tracking_label"]
 
@@ -137,6 +137,7 @@ class LabEncoder:
             "face_landmarks": face_xy,
             "hands": {"left": _hand(left), "right": _hand(right)},
             "latency_ms": latency,
+            "unity_rig": _unity_rig(rig),
         }
         return orjson.dumps(msg, option=_OPTS)
 
@@ -144,3 +145,18 @@ class LabEncoder:
 def stats_message(stats: dict[str, Any]) -> bytes:
     """The periodic ``stats`` message (counters gathered by the session)."""
     return orjson.dumps({"type": "stats", **stats}, option=_OPTS)
+
+
+_UNITY_Q = np.array([1.0, -1.0, -1.0, 1.0])
+_UNITY_P = np.array([-1.0, 1.0, 1.0])
+
+
+def _unity_rig(rig: RigFrame) -> dict[str, Any]:
+    """The driven bones in Unity's names and frame, as VMC sends them (the page's mannequin follows
+    these when ``[retarget] bone_map`` renames the stream's own ``rig`` channel)."""
+    valid = np.flatnonzero(rig.bone_valid).tolist()
+    rot = (rig.bone_rotations * _UNITY_Q).tolist()
+    return {
+        "bones": {HUMAN_BONE_NAMES[b]: rot[b] for b in valid},
+        "hips_position": (rig.hips_position * _UNITY_P).tolist(),
+    }

@@ -2,7 +2,7 @@
 // commands. See docs/viewer.md. No build step, no network beyond the bridge itself.
 "use strict";
 
-const CHANNELS = "face,head,pose,hands,rig,lab,video";
+const CHANNELS = "face,head,pose,hands,rig,gestures,mask,lab,video";
 export const COLORS = { pose: "#39ff14", face: "#29d3ff", left: "#ff9f1a", right: "#ff4df0", e2e: "#ffffff", hands: "#ff9f1a" };
 const POSE_EDGES = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 24], [23, 24], [23, 25],
   [25, 27], [24, 26], [26, 28], [27, 29], [29, 31], [27, 31], [28, 30], [30, 32], [28, 32], [15, 17], [15, 19],
@@ -26,6 +26,10 @@ const state = {
   shapes: [], movement: new Float64Array(52), prev: null, spark: { yaw: [], pitch: [], roll: [], lat: { pose: [], face: [], hands: [], e2e: [] } },
   nextId: 1, pending: new Map(), controls: null, avatar: null, skeleton: null, closeReason: "",
 };
+
+function rigIsUnity() {
+  return !state.hello || !state.hello.rig || state.hello.rig === "unity";
+}
 
 // ---------------------------------------------------------------------------- connection
 function connect() {
@@ -56,7 +60,12 @@ function onText(text) {
   switch (msg.type) {
     case "hello": state.hello = msg; buildBlendshapes(msg.blendshape_names); break;
     case "frame": onFrame(msg); break;
-    case "lab": state.lab = msg; pushLatency(msg.latency_ms); break;
+    case "lab":
+      state.lab = msg; pushLatency(msg.latency_ms);
+      // A bone map other than Unity's renames the rig channel: the mannequin then follows the
+      // Unity bones the lab channel carries (what VMC sends), at the lab channel's rate.
+      if (state.avatar && msg.unity_rig && !rigIsUnity()) state.avatar.apply({ rig: msg.unity_rig, face: state.last && state.last.face });
+      break;
     case "stats": onStats(msg); break;
     case "ack": onAck(msg); break;
   }
@@ -85,7 +94,7 @@ function onFrame(msg) {
     const [y, p, r] = msg.head.ypr;
     push(state.spark.yaw, y); push(state.spark.pitch, p); push(state.spark.roll, r);
   }
-  if (state.avatar) state.avatar.apply(msg);
+  if (state.avatar && rigIsUnity()) state.avatar.apply(msg);
   if (msg.face && msg.face.blendshapes) {
     const bs = msg.face.blendshapes;
     const vals = state.hello ? state.hello.blendshape_names.map((n) => bs[n] || 0) : Object.values(bs);
@@ -267,6 +276,22 @@ function renderBlendshapes() {
 }
 
 // ---------------------------------------------------------------------------- video + overlays
+// The segmentation mask (run lengths, background first) as a translucent tint, kept until the next.
+function maskCanvas(m) {
+  if (m.encoding !== "rle") return state.mask || null;
+  const c = document.createElement("canvas");
+  c.width = m.width; c.height = m.height;
+  const ctx = c.getContext("2d");
+  const img = ctx.createImageData(m.width, m.height);
+  let i = 0, on = false;
+  for (const run of m.runs) {
+    if (on) for (let k = i; k < i + run; k++) { img.data[4 * k] = 80; img.data[4 * k + 1] = 160; img.data[4 * k + 2] = 255; img.data[4 * k + 3] = 90; }
+    i += run; on = !on;
+  }
+  ctx.putImageData(img, 0, 0);
+  return c;
+}
+
 function renderVideo() {
   const canvas = $("video");
   const ctx = canvas.getContext("2d");
@@ -278,6 +303,8 @@ function renderVideo() {
     ctx.fillText(state.stats && state.stats.replay ? "replay: no images were recorded, landmarks only" : "waiting for video…", 12, 22); }
   const f = state.last;
   if (!f) return;
+  if (f.mask && f.mask.present) state.mask = maskCanvas(f.mask);
+  if (state.mask && state.overlays.pose) ctx.drawImage(state.mask, 0, 0, w, h);  // [tracking] segmentation
   // The lab channel comes at most 20 times a second: draw its face mesh while it is this recent.
   if (state.overlays.face && f.face && f.face.present && state.lab && state.lab.face_landmarks && f.index - state.lab.index <= 4) {
     ctx.fillStyle = COLORS.face;
