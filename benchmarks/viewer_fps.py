@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,60 +124,69 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
 
+@dataclass(slots=True)
+class _Probe:
+    """The last sink: what reached the outputs (frame index, complete)."""
+
+    name: str = "probe"
+    indices: list[int] = field(default_factory=list)
+    complete: list[bool] = field(default_factory=list)
+
+    async def start(self) -> None:
+        pass
+
+    def send(self, frame: Any) -> None:
+        self.indices.append(frame.index)
+        self.complete.append(frame.tracked.complete)
+
+    def status(self) -> str:
+        return f"probe {len(self.indices)}"
+
+    async def aclose(self) -> None:
+        pass
+
+
 def measure(
-    images: list[Any],
+    reader: Any,
     fps: float,
     viewers: int,
     seconds: float,
-    tracker: Any,
+    settings: Any,
     paths: Any,
-    solve_settings: Any,
     plain: int = 1,
 ) -> ViewerRun:
     """One run of the live pipeline with the viewer on and ``viewers`` clients watching."""
-    from mocap_bridge.bench.tracking import PacedLoop, ProbeSink, _UdpDrain
-    from mocap_bridge.broadcast import BroadcastSettings, Endpoint, WebSocketSink, build_sinks
-    from mocap_bridge.config import CaptureSettings
-
-    from mocap_bridge.app import RunOptions, run_session
+    from mocap_bridge.app import RunOptions, run_session, viewer_options
+    from mocap_bridge.bench.live import PacedLoop, _UdpDrain, outputs_to
     from mocap_bridge.clock import wall_offset_ms
+    from mocap_bridge.sinks import WebSocketSink, build_sinks
     from mocap_bridge.solve.rig import RigSolver
-    from mocap_bridge.viewer.session import ViewerOptions
 
     drain = _UdpDrain()
-    local = (Endpoint("127.0.0.1", drain.port),)
-    settings = BroadcastSettings(
-        livelink_targets=local,
-        vmc_targets=local,
-        osc_enabled=True,
-        osc_targets=local,
-        ws_listen=Endpoint("127.0.0.1", 0),
+    run_settings = outputs_to(settings, drain.port)
+    sinks: list[Any] = list(
+        build_sinks(run_settings, stream_rate_hz=fps, wall_clock_offset_ms=wall_offset_ms())
     )
-    sinks: list[Any] = list(build_sinks(settings, stream_rate_hz=fps, wall_clock_offset_ms=wall_offset_ms()))
     ws = next(s for s in sinks if isinstance(s, WebSocketSink))
     clients = _ViewerClients(ws.server, viewers, plain)
-    probe = ProbeSink()
+    probe = _Probe()
     sinks += [clients, probe]
-    opts = RunOptions(
-        capture=CaptureSettings(mode="realtime"),
-        tracker=tracker,
-        model_paths=paths,
-        quiet=True,
-        viewer=ViewerOptions(output_dir=Path("/tmp")),
-    )
+    warm = math.ceil(2.0 * fps)
+    opts = RunOptions(quiet=True, viewer=replace(viewer_options(run_settings), output_dir=Path("/tmp")))
     timers = _Timers()
     try:
         result = run_session(
-            opts,
-            PacedLoop(images, fps=fps, seconds=seconds),
-            RigSolver(solve_settings).solve,
+            run_settings,
+            PacedLoop(reader, fps=fps, seconds=seconds, warm=warm),
+            RigSolver(run_settings).solve,
             sinks,
+            opts=opts,
+            model_paths=paths,
             out=io.StringIO(),
         )
     finally:
         timers.restore()
         drain.close()
-    warm = math.ceil(2.0 * fps)
     keep = [i for i, idx in enumerate(probe.indices) if idx >= warm]
     submitted = max(1, result.stats.captured - warm)
     span = submitted / fps
@@ -201,19 +210,18 @@ def main() -> None:
     parser.add_argument("--rates", default="30,60")
     parser.add_argument("--plain", type=int, default=1, help="ordinary stream clients in both cases")
     args = parser.parse_args()
-    from mocap_bridge.bench.tracking import decode_clip
-    from mocap_bridge.config import load_config, tracker_settings
-    from mocap_bridge.solve.settings import solve_settings_from_config
+    import tempfile
 
+    from mocap_bridge.bench.clip import FrameReader, decode_source
+    from mocap_bridge.settings import load_settings
     from mocap_bridge.tracking.offline import resolve_model_paths
 
     if not CLIP.is_file():
         sys.exit(f"benchmark clip missing: {CLIP}")
-    config = load_config()
-    tracker = tracker_settings(config)
-    solve = solve_settings_from_config(config.tables, config.files[-1])
-    paths = resolve_model_paths(tracker, models_dir=None, offline=False, say=lambda m: None)
-    images = decode_clip(CLIP)
+    settings = load_settings()
+    paths = resolve_model_paths(settings.tracking, models_dir=None, offline=False, say=lambda m: None)
+    folder = Path(tempfile.mkdtemp(prefix="viewer-fps-"))
+    reader = FrameReader(decode_source(str(CLIP), folder, max_frames=10_000))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"viewer cost: {args.rounds} rounds × {args.seconds:g} s per point, clip {CLIP.name};"
@@ -224,7 +232,7 @@ def main() -> None:
         runs: dict[int, list[ViewerRun]] = {0: [], 3: []}
         for _ in range(args.rounds):
             for n in (0, 3):
-                r = measure(images, fps, n, args.seconds, tracker, paths, solve, plain=args.plain)
+                r = measure(reader, fps, n, args.seconds, settings, paths, plain=args.plain)
                 runs[n].append(r)
                 print(
                     f"  {fps:g} fps in, {n} viewers: complete {r.complete_fps:5.1f} fps,"
