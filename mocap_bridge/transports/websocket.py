@@ -19,8 +19,10 @@ Theory of operation
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import weakref
 from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Close code for a binary message from a client (RFC 6455 §7.4.1 "unsupported data").
 CLOSE_UNSUPPORTED_DATA = 1003
+#: How long :meth:`WebSocketServer.aclose` waits for clients' closing handshakes before aborting.
+CLOSE_GRACE_S = 0.5
 
 
 class WebSocketServer:
@@ -71,6 +75,8 @@ class WebSocketServer:
         self._ping = (ping_interval, ping_timeout)
         self._server: Server | None = None
         self._clients: dict[ServerConnection, frozenset[str]] = {}
+        #: every connection that reached the handshake, so aclose can abort the ones that hang
+        self._connections: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self.sent = 0  #: messages written to clients
         self.dropped = 0  #: messages a slow client missed
         self.refused = 0  #: connections refused (token, channels)
@@ -105,11 +111,23 @@ class WebSocketServer:
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("WebSocket stream on ws://%s:%d/", self.host, self.port)
 
-    async def aclose(self) -> None:
-        """Stop listening and close every client (idempotent)."""
+    async def aclose(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Stop listening and close every client (idempotent).
+
+        A client that does not finish the closing handshake within ``grace_s`` (a stalled one
+        whose buffers are full cannot even receive the close frame) has its TCP connection
+        aborted: otherwise websockets waits ``close_timeout`` for it, and so does the loop's
+        shutdown after anyone gives up waiting for us.
+        """
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._server.wait_closed()), grace_s)
+            except TimeoutError:
+                for conn in list(self._connections):
+                    if conn.state is not State.CLOSED:
+                        conn.transport.abort()
+                await self._server.wait_closed()
             self._server = None
         self._clients.clear()
 
@@ -121,6 +139,7 @@ class WebSocketServer:
         return ok, self._parse_channels(channels[-1] if channels else None)
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        self._connections.add(conn)
         try:
             ok, _ = self._query(request.path)
         except MocapBridgeError as exc:
