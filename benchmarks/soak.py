@@ -143,7 +143,9 @@ class SoakSource:
         self._reader = reader
         self.count = math.floor(schedule.seconds * fps)
         self.stall_index = round(schedule.source_stall_s * fps)
-        self.bad = {round(t * fps): BAD_KINDS[k % len(BAD_KINDS)] for k, t in enumerate(schedule.bad_frames_s)}
+        self.bad = {
+            round(t * fps): BAD_KINDS[k % len(BAD_KINDS)] for k, t in enumerate(schedule.bad_frames_s)
+        }
         self.first_ms = self.resume_ms = self.end_ms = 0.0
         self.bad_released: list[tuple[int, str, float]] = []  # (index, kind, monotonic ms)
         self.rss: list[tuple[float, float]] = []  # (s after start, MiB)
@@ -218,7 +220,9 @@ def soak_worker(job: SoakJob) -> dict[str, Any]:
     from mocap_bridge.sinks import WebSocketSink, build_sinks
     from mocap_bridge.solve.rig import RigSolver
 
-    sinks: list[Any] = build_sinks(job.settings, stream_rate_hz=job.fps, wall_clock_offset_ms=wall_offset_ms())
+    sinks: list[Any] = build_sinks(
+        job.settings, stream_rate_hz=job.fps, wall_clock_offset_ms=wall_offset_ms()
+    )
     ws = next(s for s in sinks if isinstance(s, WebSocketSink))
     probe = SendProbe(ws)
     sinks.append(probe)
@@ -337,7 +341,9 @@ class HealthyClient:
         from websockets.sync.client import connect
 
         try:
-            with connect(f"ws://127.0.0.1:{self.port}/", open_timeout=30, max_size=None, compression=None) as ws:
+            with connect(
+                f"ws://127.0.0.1:{self.port}/", open_timeout=30, max_size=None, compression=None
+            ) as ws:
                 self.connected.set()
                 while True:
                     msg = ws.recv()
@@ -384,7 +390,9 @@ class Faults:
     def start(self, t0_ms: float) -> None:
         self.t0 = t0_ms
         for target in (self._timeline, self._churn, self._flood):
-            t = threading.Thread(target=self._guard, args=(target,), name=f"soak-{target.__name__}", daemon=True)
+            t = threading.Thread(
+                target=self._guard, args=(target,), name=f"soak-{target.__name__}", daemon=True
+            )
             t.start()
             self._threads.append(t)
 
@@ -442,12 +450,16 @@ class Faults:
             error = None
             try:
                 with connect(f"ws://127.0.0.1:{self.port}/", open_timeout=10, compression=None) as ws:
-                    while monotonic_ms() - began < self.schedule.flood_len_s * 1000.0 and not self.stop.is_set():
+                    while (
+                        monotonic_ms() - began < self.schedule.flood_len_s * 1000.0 and not self.stop.is_set()
+                    ):
                         ws.send(text)
                         sent += 1
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
-            self.floods.append({"start_ms": began, "end_ms": monotonic_ms(), "messages": sent, "error": error})
+            self.floods.append(
+                {"start_ms": began, "end_ms": monotonic_ms(), "messages": sent, "error": error}
+            )
 
     def close(self) -> None:
         self.stop.set()
@@ -476,21 +488,28 @@ def summarise(w: dict[str, Any], client: HealthyClient, udp: list[UdpReceiver], 
     recv_times = client.times
 
     # Recovery after each UDP restart: re-bind → first datagram.
-    udp_rec = []
+    udp_rec: list[dict[str, Any]] = []
     for r in udp:
         for ev in r.restarts:
             first = ev["first_ms"]
-            udp_rec.append({"receiver": r.name, "recovery_s": None if first is None else (first - ev["rebind_ms"]) / 1000.0})
+            udp_rec.append(
+                {
+                    "receiver": r.name,
+                    "recovery_s": None if first is None else (first - ev["rebind_ms"]) / 1000.0,
+                }
+            )
     # Source stall: resume → the next frame at the healthy client.
     nxt = _next_after(recv_times, w["resume_ms"]) if w["resume_ms"] else None
     stall_rec = None if nxt is None else (nxt - w["resume_ms"]) / 1000.0
     # Bad frames: frames around each one the pipeline did not send; time to the next frame after it.
     sent_set = set(sent)
-    bad = []
+    bad: list[dict[str, Any]] = []
     for index, kind, t in w["bad"]:
         # MediaPipe skips frames when it is busy (the assembler drops a frame nobody answered), so the
         # bad frame's cost is what went unsent from it on beyond what went unsent just before it.
-        unsent_after = sum(1 for i in range(index, min(index + BAD_WINDOW, w["captured"])) if i not in sent_set)
+        unsent_after = sum(
+            1 for i in range(index, min(index + BAD_WINDOW, w["captured"])) if i not in sent_set
+        )
         unsent_before = sum(1 for i in range(max(0, index - BAD_WINDOW), index) if i not in sent_set)
         after = _next_after(recv_times, t)
         bad.append({"index": index, "kind": kind, "cost_frames": max(0, unsent_after - unsent_before),
@@ -504,32 +523,57 @@ def summarise(w: dict[str, Any], client: HealthyClient, udp: list[UdpReceiver], 
     fault_ends += [("stalled_client", t) for t in faults.stall_times]
     went_on = {name: 0 for name, _ in fault_ends}
     stopped_after = []
-    for name, t in fault_ends:
-        if _next_after(recv_times, t) is not None:
+    fault_log = []
+    for name, t in sorted(fault_ends, key=lambda e: e[1]):
+        nxt_t = _next_after(recv_times, t)
+        fault_log.append(
+            {
+                "fault": name,
+                "at_s": round((t - w["first_ms"]) / 1000.0, 2),
+                "next_frame_s": None if nxt_t is None else round((nxt_t - t) / 1000.0, 3),
+            }
+        )
+        if nxt_t is not None:
             went_on[name] += 1
         else:
-            stopped_after.append(name)
+            stopped_after.append(f"{name} at {fault_log[-1]['at_s']} s")
     # RSS: from the first sample at a quarter of the run to the last.
     rss = w["rss"]
-    after = [mb for t, mb in rss if t >= 0.25 * schedule.seconds] or [rss[-1][1]]
-    growth = after[-1] - after[0]
+    late: list[float] = [mb for t, mb in rss if t >= 0.25 * schedule.seconds] or [rss[-1][1]]
+    growth = late[-1] - late[0]
     shutdown = (w["returned_ms"] - w["end_ms"]) / 1000.0
-    udp_values = [r["recovery_s"] for r in udp_rec]
-    worst_udp = None if None in udp_values or not udp_values else max(udp_values)
+    udp_values: list[float | None] = [r["recovery_s"] for r in udp_rec]
+    measured = [v for v in udp_values if v is not None]
+    worst_udp = max(measured) if measured and len(measured) == len(udp_values) else None
     worst_bad = max((b["cost_frames"] for b in bad), default=0)
     expected_udp = len(schedule.udp_restarts_s) * len(udp)
     checks = [
-        _check("frames lost by the healthy client", len(lost), "0", len(lost) == TARGET_LOST and len(sent) > 0),
-        _check("UDP recovery, worst (s)", worst_udp, "<= 1",
-               worst_udp is not None and worst_udp <= TARGET_RECOVERY_S and len(udp_rec) == expected_udp),
-        _check("source stall recovery (s)", stall_rec, "<= 1", stall_rec is not None and stall_rec <= TARGET_RECOVERY_S),
-        _check("bad frame cost, worst (frames)", worst_bad, "<= 1",
-               worst_bad <= TARGET_BAD_FRAME_COST and len(bad) == len(schedule.bad_frames_s)),
+        _check(
+            "frames lost by the healthy client", len(lost), "0", len(lost) == TARGET_LOST and len(sent) > 0
+        ),
+        _check(
+            "UDP recovery, worst (s)",
+            worst_udp,
+            "<= 1",
+            worst_udp is not None and worst_udp <= TARGET_RECOVERY_S and len(udp_rec) == expected_udp,
+        ),
+        _check(
+            "source stall recovery (s)",
+            stall_rec,
+            "<= 1",
+            stall_rec is not None and stall_rec <= TARGET_RECOVERY_S,
+        ),
+        _check(
+            "bad frame cost, worst (frames)",
+            worst_bad,
+            "<= 1",
+            worst_bad <= TARGET_BAD_FRAME_COST and len(bad) == len(schedule.bad_frames_s),
+        ),
         _check("stream went on after every fault", not stopped_after, "yes", not stopped_after),
         _check("RSS growth (MB)", round(growth, 1), "<= 20", growth <= TARGET_RSS_GROWTH_MB),
         _check("shutdown (s)", round(shutdown, 3), "<= 2", shutdown <= TARGET_SHUTDOWN_S),
         _check("fault drivers ran without error", faults.errors, "none", not faults.errors),
-    ]  # fmt: skip
+    ]
     run_s = (w["end_ms"] - w["first_ms"]) / 1000.0
     return {
         "seconds": round(run_s, 1),
@@ -544,8 +588,10 @@ def summarise(w: dict[str, Any], client: HealthyClient, udp: list[UdpReceiver], 
         "bad_frames": bad,
         "faults_followed_by_frames": went_on,
         "stream_stopped_after": stopped_after,
-        "rss_start_mb": round(after[0], 1),
-        "rss_end_mb": round(after[-1], 1),
+        "last_frame_at_s": round((recv_times[-1] - w["first_ms"]) / 1000.0, 2) if recv_times else None,
+        "fault_log": fault_log,
+        "rss_start_mb": round(late[0], 1),
+        "rss_end_mb": round(late[-1], 1),
         "rss_growth_mb": round(growth, 1),
         "shutdown_s": round(shutdown, 3),
         "stalled_clients_opened": len(faults.stall_times),
@@ -604,9 +650,14 @@ def run_soak(
                    "schedule": asdict(schedule)}  # fmt: skip
             path = write_job(folder, "soak", job)
             env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-            worker = os.environ.get("MOCAP_SOAK_WORKER_SCRIPT", str(Path(__file__).resolve()))  # debugging hook
-            proc = subprocess.Popen([sys.executable, worker, "--worker", str(path)],
-                                    stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
+            worker = str(Path(__file__).resolve())
+            proc = subprocess.Popen(
+                [sys.executable, worker, "--worker", str(path)],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
             timer = threading.Timer(schedule.seconds + 240.0, proc.kill)
             timer.daemon = True
             timer.start()
@@ -669,7 +720,9 @@ def _human(fig: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--source", default=str(Path(__file__).resolve().parents[2] / "shared/media/fist_thumbs_up.mp4"))
+    ap.add_argument(
+        "--source", default=str(Path(__file__).resolve().parents[2] / "shared/media/fist_thumbs_up.mp4")
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--models-dir", type=Path)
     ap.add_argument("--offline", action="store_true")
