@@ -507,13 +507,11 @@ def summarise(w: dict[str, Any], client: HealthyClient, udp: list[UdpReceiver], 
     for index, kind, t in w["bad"]:
         # MediaPipe skips frames when it is busy (the assembler drops a frame nobody answered), so the
         # bad frame's cost is what went unsent from it on beyond what went unsent just before it.
-        unsent_after = sum(
-            1 for i in range(index, min(index + BAD_WINDOW, w["captured"])) if i not in sent_set
-        )
+        unsent = [k for k in range(BAD_WINDOW) if index + k < w["captured"] and index + k not in sent_set]
         unsent_before = sum(1 for i in range(max(0, index - BAD_WINDOW), index) if i not in sent_set)
         after = _next_after(recv_times, t)
-        bad.append({"index": index, "kind": kind, "cost_frames": max(0, unsent_after - unsent_before),
-                    "unsent_after": unsent_after, "unsent_before": unsent_before,
+        bad.append({"index": index, "kind": kind, "cost_frames": max(0, len(unsent) - unsent_before),
+                    "unsent_after": len(unsent), "unsent_offsets": unsent, "unsent_before": unsent_before,
                     "next_frame_s": None if after is None else (after - t) / 1000.0})  # fmt: skip
     # The stream goes on after every fault: a frame reaches the healthy client after each one ends.
     fault_ends = [("udp_restart", ev["rebind_ms"]) for r in udp for ev in r.restarts]
