@@ -50,7 +50,7 @@ def test_soak_one_minute() -> None:
     clip = media("fist_thumbs_up.mp4")  # skips here, before any landmarker starts, if absent
     soak = _soak_module()
     fig: dict[str, Any] = soak.run_soak(1.0, str(clip))
-    failed = [c for c in fig["checks"] if not c["pass"] and not c["name"].startswith("bad frame cost")]
+    failed = [c for c in fig["checks"] if not c["pass"]]
     assert not failed, (failed, fig)
     # The same targets, spelled out.
     assert fig["sent_by_pipeline"] > 600  # ~60 s at 30 fps, minus frames MediaPipe skips when busy
@@ -62,7 +62,7 @@ def test_soak_one_minute() -> None:
     # Each bad frame (one of each kind) cost no output: nothing failed to encode or send, and the
     # next frame reached the healthy client within the recovery bound. How many frames MediaPipe
     # skips around it is load noise on this machine (its drops come in bursts), so the frame count
-    # (``cost_frames``) is the benchmark's figure, not asserted here.
+    # (``excess_skipped``) is printed by the benchmark, not asserted.
     assert {b["kind"] for b in fig["bad_frames"]} == set(soak.BAD_KINDS)
     assert all(b["next_frame_s"] is not None and b["next_frame_s"] <= 1.0 for b in fig["bad_frames"])
     assert all(s["encode_errors"] == 0 for s in fig["sinks"].values()), fig["sinks"]
