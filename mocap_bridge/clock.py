@@ -40,3 +40,8 @@ def cpu_s() -> float:
 def thread_cpu_ns() -> int:
     """CPU time of the calling thread in nanoseconds (excludes time the thread was not running)."""
     return time.thread_time_ns()
+
+
+def monotonic_s() -> float:
+    """Monotonic time in seconds (timeouts and rates on the transport side)."""
+    return time.monotonic()

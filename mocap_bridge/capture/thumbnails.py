@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import struct
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ..clock import monotonic_s
 
 __all__ = ["HEADER", "MAGIC", "Thumbnailer", "parse_thumbnail"]
 
@@ -52,7 +53,7 @@ class Thumbnailer:
         fps: float = 12.0,
         width: int = 400,
         quality: int = 70,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic_s,
     ) -> None:
         import cv2
 

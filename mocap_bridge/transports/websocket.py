@@ -34,7 +34,6 @@ import contextlib
 import hmac
 import ipaddress
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -46,6 +45,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from ..clock import monotonic_s
 from ..errors import ConfigError, MocapBridgeError
 
 __all__ = ["HttpFile", "ViewerHooks", "WebSocketServer", "is_loopback_host"]
@@ -110,6 +110,10 @@ class _Client:
     extras: frozenset[str]  #: viewer channels (for ``send_extra``)
     trusted: bool  #: Origin is the viewer's own: may send commands
     stalled_since: float | None = None
+
+
+#: How long :meth:`WebSocketServer.aclose` waits for clients' closing handshakes before aborting.
+CLOSE_GRACE_S = 0.5
 
 
 class WebSocketServer:
@@ -218,8 +222,14 @@ class WebSocketServer:
         self._watchdog = asyncio.create_task(self._watch_stalled())
         log.info("WebSocket stream on %s", self.urls()[0])
 
-    async def aclose(self) -> None:
-        """Stop listening and close every client (idempotent, bounded by ``close_timeout``)."""
+    async def aclose(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Stop listening and close every client (idempotent).
+
+        A client that does not finish the closing handshake within ``grace_s`` (a stalled one
+        whose buffers are full cannot even receive the close frame) has its TCP connection
+        aborted: otherwise websockets waits ``close_timeout`` for it, and so does the loop's
+        shutdown after anyone gives up waiting for us.
+        """
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -232,10 +242,11 @@ class WebSocketServer:
                     conn.transport.abort()
             server.close()
             try:
-                await asyncio.wait_for(server.wait_closed(), self._close_timeout + 0.5)
+                await asyncio.wait_for(asyncio.shield(server.wait_closed()), grace_s)
             except TimeoutError:
                 for conn in list(self._clients):
-                    conn.transport.abort()
+                    if conn.state is not State.CLOSED:
+                        conn.transport.abort()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(server.wait_closed(), 0.5)
         self._clients.clear()
@@ -353,7 +364,7 @@ class WebSocketServer:
         timeout = self._ping[1]
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
-            now = time.monotonic()
+            now = monotonic_s()
             for conn, client in list(self._clients.items()):
                 if conn.transport.get_write_buffer_size() <= self.write_limit:
                     client.stalled_since = None

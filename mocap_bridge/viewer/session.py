@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..capture.sources import CapturedFrame
-from ..clock import monotonic_ms
+from ..clock import monotonic_ms, monotonic_s, wall_ms
 from ..errors import MocapBridgeError
 from ..frames import HumanBone, RigFrame, TrackedFrame
 from ..pipeline import Pipeline, Solve
@@ -293,7 +292,7 @@ class LabSink:
 
     def send(self, frame: RigFrame) -> None:
         self._lab.controls.on_frame(frame)
-        if self._server.subscribers("lab") and (wall := time.monotonic()) >= self._next_lab:
+        if self._server.subscribers("lab") and (wall := monotonic_s()) >= self._next_lab:
             self._next_lab = wall + 1.0 / LAB_RATE_HZ
             now = monotonic_ms() if self._lab.source.live else None
             self._server.send_extra("lab", self.encoder.encode(frame, now_ms=now), binary=False)
@@ -321,7 +320,7 @@ class LabSink:
         lab = self._lab
         pipeline = lab.pipeline
         s = pipeline.stats
-        now = time.monotonic()
+        now = monotonic_s()
         outputs = []
         for sink in pipeline.sinks:
             if sink is self:
@@ -350,7 +349,7 @@ class LabSink:
             latency = {name: _median(s.part_latency[i]) for i, name in enumerate(("pose", "face", "hands"))}
             latency["e2e"] = _median(s.total_latency)
         return {
-            "t_unix_ms": time.time() * 1000.0,
+            "t_unix_ms": wall_ms(),
             "source": lab.source.description,
             "live": lab.source.live,
             "replay": lab.source.replay,
