@@ -46,6 +46,7 @@ from .settings import Settings
 from .sink import FrameSink
 from .tracking.assembler import Assembler, AssemblerStats
 from .tracking.landmarkers import Landmarkers
+from .transports.websocket import WebSocketServer
 
 __all__ = ["RunOptions", "RunResult", "open_frame_source", "parts_in_use", "run", "run_session"]
 
@@ -365,7 +366,7 @@ class _Session:
         try:
             for sink in self.pipeline.sinks:
                 await sink.start()
-                if (server := getattr(sink, "server", None)) is not None:  # the chosen port, every start
+                if isinstance(server := getattr(sink, "server", None), WebSocketServer):  # the chosen port
                     ws_url, viewer = server.urls()
                     page = f"  Live Lab viewer: {viewer}" if viewer else ""
                     print(f"WebSocket stream: {ws_url}{page}", file=self.out, flush=True)

@@ -105,8 +105,9 @@ def _stalled(port: int) -> socket.socket:
 
 def test_ws_close_does_not_wait_for_a_stalled_client() -> None:
     async def scenario() -> tuple[bool, int]:
+        hello = b'{"type":"hello"}'
         server = WebSocketServer(
-            "127.0.0.1", 0, hello=lambda _ch: b'{"type":"hello"}', parse_channels=lambda _t: frozenset({"rig"})
+            "127.0.0.1", 0, hello=lambda _ch: hello, parse_channels=lambda _t: frozenset({"rig"})
         )
         await server.start()
         assert server.port is not None
