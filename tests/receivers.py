@@ -222,14 +222,17 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def ws_client(port: int, proc: subprocess.Popen[bytes], out: list[dict[str, Any]]) -> None:
+async def ws_client(
+    port: int, proc: subprocess.Popen[bytes], out: list[dict[str, Any]], query: str = "", tries: int = 600
+) -> None:
+    """Read every message of the bridge's WebSocket stream (``?query``) into ``out`` until it closes."""
     from websockets.asyncio.client import connect
 
-    for _ in range(600):  # the server starts once the models are loaded
+    for _ in range(tries):  # the server starts once the models are loaded
         if proc.poll() is not None:
             return
         try:
-            async with connect(f"ws://127.0.0.1:{port}/", open_timeout=2) as ws:
+            async with connect(f"ws://127.0.0.1:{port}/{query}", open_timeout=2) as ws:
                 async for text in ws:
                     out.append(orjson.loads(text))
             return

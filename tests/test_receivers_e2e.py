@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pytest
 from conftest import media
 from oscutil import python_osc_messages, typetags
 from pylivelinkface import PyLiveLinkFace
-from receivers import ROOT, UdpReceiver, VmcReceiverModel, run_cli, yaw_deg
+from receivers import ROOT, UdpReceiver, VmcReceiverModel, run_cli, ws_client, yaw_deg
 
 from mocap_bridge.frames import HumanBone
 from mocap_bridge.protocols.livelink import DEVICE_ID_NAMESPACE, decode_livelink
@@ -151,8 +150,6 @@ def _ws_messages(args: list[str], port: int) -> tuple[list[dict[str, Any]], subp
     """Run the CLI with a WebSocket server on ``port`` and collect every message a client gets."""
     import asyncio
 
-    from websockets.asyncio.client import connect
-
     proc = subprocess.Popen(
         [sys.executable, "-m", "mocap_bridge", "run", *args, "--ws", f"127.0.0.1:{port}"],
         cwd=ROOT,
@@ -160,23 +157,8 @@ def _ws_messages(args: list[str], port: int) -> tuple[list[dict[str, Any]], subp
         stderr=subprocess.PIPE,
     )
     out: list[dict[str, Any]] = []
-
-    async def client() -> None:
-        for _ in range(1200):  # the server starts once the models are loaded
-            if proc.poll() is not None:
-                return
-            try:
-                async with connect(f"ws://127.0.0.1:{port}/?channels=rig", open_timeout=2) as ws:
-                    async for text in ws:
-                        out.append(orjson.loads(text))
-                return
-            except OSError:
-                await asyncio.sleep(0.05)
-            except Exception:  # closed at shutdown
-                return
-
     try:
-        asyncio.run(asyncio.wait_for(client(), 240))
+        asyncio.run(asyncio.wait_for(ws_client(port, proc, out, "?channels=rig", tries=1200), 240))
         proc.wait(timeout=240)
     finally:
         if proc.poll() is None:
