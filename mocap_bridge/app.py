@@ -30,7 +30,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,13 +42,21 @@ from .frames import Part, RigFrame, TrackedFrame
 from .mailbox import Mailbox
 from .pipeline import Pipeline, Recorder, RunStats, Solve
 from .recording import RecordingReader, RecordingWriter, ensure_not_source, is_recording_path
-from .settings import Settings
+from .settings import Settings, TrackingSettings
 from .sink import FrameSink
 from .tracking.assembler import Assembler, AssemblerStats
 from .tracking.landmarkers import Landmarkers
 from .transports.websocket import WebSocketServer
 
-__all__ = ["RunOptions", "RunResult", "open_frame_source", "parts_in_use", "run", "run_session"]
+__all__ = [
+    "RunOptions",
+    "RunResult",
+    "open_frame_source",
+    "parts_in_use",
+    "run",
+    "run_session",
+    "tracking_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +112,12 @@ def parts_in_use(settings: Settings, *, recording: bool = False) -> tuple[bool, 
         face and face_out and (settings.face.enabled or settings.head.enabled),
         hands and body_out and settings.hands.enabled,
     )
+
+
+def tracking_for(settings: Settings, parts: tuple[bool, bool, bool]) -> TrackingSettings:
+    """The tracking settings with only the landmarkers in ``parts`` (see :func:`parts_in_use`)."""
+    pose, face, hands = parts
+    return replace(settings.tracking, pose=pose, face=face, hands=hands)
 
 
 class _Preview:
@@ -372,8 +386,7 @@ class _Session:
                     print(f"WebSocket stream: {ws_url}{page}", file=self.out, flush=True)
             status = asyncio.create_task(self._status_task(started))
             if not self.replay:
-                pose, face, hands = self.parts
-                tracking = replace(self.settings.tracking, pose=pose, face=face, hands=hands)
+                tracking = tracking_for(self.settings, self.parts)
                 self.lm = Landmarkers(tracking, self.model_paths, live=self.live,
                                       on_result=self._hand_over if self.live else None)  # fmt: skip
                 self.plan.put(self.lm.plan())
@@ -544,7 +557,7 @@ def _attach_takes_and_remote(
             fps=source.fps,
             models=models,
             calibration=settings.face.calibration or None,
-            settings=_plain(settings),
+            settings=asdict(settings),  # plain data for take.json
             time_of_day_offset_s=wall_offset_ms / 1000.0 + utc_offset_s(),
             livelink=livelink_encoder(ll),
         )
@@ -566,15 +579,6 @@ def _attach_takes_and_remote(
                        make_encoder=lambda subject: livelink_encoder(ll, subject))
         )  # fmt: skip
     return recorder
-
-
-def _plain(value: Any) -> Any:
-    """Settings as plain JSON data (take.json)."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
 def viewer_options(settings: Settings) -> Any:
@@ -626,7 +630,7 @@ def run(
         tracking = settings.tracking
         paths: dict[str, Path] = {}
         if not replay:
-            needed = replace(tracking, pose=parts[0], face=parts[1], hands=parts[2])
+            needed = tracking_for(settings, parts)
             paths = resolve_model_paths(needed, models_dir=opts.models_dir, offline=opts.offline, say=say,
                                         progress_factory=progress_factory)  # fmt: skip
         solver = RigSolver(settings)

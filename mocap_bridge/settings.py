@@ -39,6 +39,7 @@ __all__ = [
     "HeadSettings",
     "LiveLinkSettings",
     "OscSettings",
+    "PartGateSettings",
     "RemoteSettings",
     "RetargetSettings",
     "Settings",
@@ -236,7 +237,20 @@ class GatingSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class FaceSettings:
+class PartGateSettings:
+    """A part's own gate times (``[face]``, ``[body]``, ``[hands]``); -1 takes ``[gating]``'s."""
+
+    hold_ms: float = _opt(
+        -1.0, "hold a lost value this long (ms); -1 = [gating] hold_ms", lo=-1.0, hi=60_000.0
+    )
+    release_ms: float = _opt(
+        -1.0, "then ease to rest over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0
+    )
+    reacquire_ms: float = _opt(-1.0, "blend back in over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceSettings(PartGateSettings):
     """``[face]``: blendshapes and eyes (docs/calibration.md)."""
 
     enabled: bool = _opt(True, "solve the face")
@@ -263,15 +277,6 @@ class FaceSettings:
     gaze_source: Literal["blendshapes", "iris"] = _opt(
         "blendshapes", "gaze from eyeLook* or the iris landmarks"
     )
-    hold_ms: float = _opt(
-        -1.0, "face: hold a lost value this long (ms); -1 = [gating] hold_ms", lo=-1.0, hi=60_000.0
-    )
-    release_ms: float = _opt(
-        -1.0, "face: then ease to rest over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0
-    )
-    reacquire_ms: float = _opt(
-        -1.0, "face: blend back in over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,24 +290,15 @@ class HeadSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class BodySettings:
+class BodySettings(PartGateSettings):
     """``[body]``: body bones from the pose world landmarks."""
 
     enabled: bool = _opt(True, "solve the body")
     mode: Literal["full", "upper"] = _opt("full", "upper = seated: legs at rest, hips fixed")
-    hold_ms: float = _opt(
-        -1.0, "body: hold a lost value this long (ms); -1 = [gating] hold_ms", lo=-1.0, hi=60_000.0
-    )
-    release_ms: float = _opt(
-        -1.0, "body: then ease to rest over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0
-    )
-    reacquire_ms: float = _opt(
-        -1.0, "body: blend back in over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0
-    )
 
 
 @dataclass(frozen=True, slots=True)
-class HandsSettings:
+class HandsSettings(PartGateSettings):
     """``[hands]``: fingers and wrists from the hand landmarker."""
 
     enabled: bool = _opt(True, "solve the hands")
@@ -313,15 +309,6 @@ class HandsSettings:
         0.02, "a hand this near an image edge (fraction) is held, then eased", lo=0.0, hi=0.49
     )
     entry_frames: int = _opt(3, "frames a new hand must be seen before it drives the rig", lo=1, hi=120)
-    hold_ms: float = _opt(
-        -1.0, "hands: hold a lost value this long (ms); -1 = [gating] hold_ms", lo=-1.0, hi=60_000.0
-    )
-    release_ms: float = _opt(
-        -1.0, "hands: then ease to rest over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0
-    )
-    reacquire_ms: float = _opt(
-        -1.0, "hands: blend back in over this long (ms); -1 = [gating]", lo=-1.0, hi=60_000.0
-    )
 
 
 @dataclass(frozen=True, slots=True)

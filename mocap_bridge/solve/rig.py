@@ -52,7 +52,7 @@ from ..frames import (
     TrackedFrame,
     Tracking,
 )
-from ..settings import BodySettings, FaceSettings, HandsSettings, Settings
+from ..settings import FaceSettings, PartGateSettings, Settings
 from .body import N_BONES, BodySolver
 from .calibration import CalibrationProfile, load_calibration
 from .eyes import EyeSettings, EyeSolver
@@ -128,7 +128,7 @@ def _gate_times(s: Settings) -> tuple[F64, F64]:
     own (``[face]``, ``[body]``, ``[hands]`` ``hold_ms`` …; negative = the ``[gating]`` value)."""
     g = s.gating
 
-    def times(table: FaceSettings | BodySettings | HandsSettings) -> F64:
+    def times(table: PartGateSettings) -> F64:
         own = (table.hold_ms, table.release_ms, table.reacquire_ms)
         return np.array(
             [v if v >= 0 else d for v, d in zip(own, (g.hold_ms, g.release_ms, g.reacquire_ms), strict=True)]
