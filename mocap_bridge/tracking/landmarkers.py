@@ -28,6 +28,7 @@ from ..frames import (
     TrackedFrame,
 )
 from ..settings import TrackingSettings
+from . import c_api
 from .convert import face_from_result, hands_from_result, pose_from_result
 
 __all__ = ["HandPlanner", "Landmarkers", "ResultHandler", "hands_in_view"]
@@ -140,6 +141,11 @@ class Landmarkers:
     ``live=False``: VIDEO mode; ``detect`` runs the three concurrently on a small thread pool
     (MediaPipe releases the GIL) and returns all results for that frame, deterministically
     (``sequential=True``: one after another, the naive recipe the benchmark compares against).
+
+    Tasks are created and read through :mod:`.c_api` (MediaPipe's C functions called in place,
+    results read with numpy) when this mediapipe's wrapper is the one it knows;
+    ``native_results=False`` or another wrapper: MediaPipe's public Python API, read by
+    :mod:`.convert`. Both give the same observations.
     """
 
     def __init__(
@@ -150,6 +156,7 @@ class Landmarkers:
         live: bool,
         on_result: ResultHandler | None = None,
         sequential: bool = False,
+        native_results: bool = True,
     ) -> None:
         from .mp_import import import_mediapipe
 
@@ -170,29 +177,43 @@ class Landmarkers:
         self._pool: ThreadPoolExecutor | None = None
         mode = V.RunningMode.LIVE_STREAM if live else V.RunningMode.VIDEO
 
-        def cb(
-            part: Part, convert: Callable[[Any], PartPayload], source: int = 0
-        ) -> Callable[..., None] | None:
-            if not live:
-                return None
+        self.native = native_results and c_api.supported()
+        readers = (pose_from_result, face_from_result, hands_from_result)
+        tasks = (V.PoseLandmarker, V.FaceLandmarker, V.HandLandmarker)
 
-            def callback(result: Any, _image: Any, timestamp_ms: int) -> None:
-                # On a MediaPipe thread: convert and hand over, nothing else (see app.py).
-                try:
-                    payload = convert(result)
-                except Exception:  # a bad result must not kill MediaPipe's thread
-                    log.exception("converting a %s result failed", part.name.lower())
-                    payload = None
-                assert on_result is not None
-                on_result(part, int(timestamp_ms), payload, source)
+        def start(part: Part, options: Any, source: int = 0) -> Any:
+            """One task; in LIVE_STREAM mode its results go to ``on_result`` (see app.py: on a
+            MediaPipe thread, they are only read and handed over)."""
+            if self.native:
+                on_payload = None
+                if live:
+                    assert on_result is not None
 
-            return callback
+                    def on_payload(payload: PartPayload, timestamp_ms: int) -> None:
+                        on_result(part, timestamp_ms, payload, source)
+
+                return c_api.create(part, options, on_payload)
+            if live:
+                read = readers[part]
+
+                def callback(result: Any, _image: Any, timestamp_ms: int) -> None:
+                    try:
+                        payload = read(result)
+                    except Exception:  # a bad result must not kill MediaPipe's thread
+                        log.exception("converting a %s result failed", part.name.lower())
+                        payload = None
+                    assert on_result is not None
+                    on_result(part, int(timestamp_ms), payload, source)
+
+                options.result_callback = callback
+            return tasks[part].create_from_options(options)
 
         try:
             with _quiet_native_stderr():
                 if settings.parts[Part.POSE]:
                     path = model_paths[f"pose_{settings.pose_model}"]
-                    self._tasks[Part.POSE] = V.PoseLandmarker.create_from_options(
+                    self._tasks[Part.POSE] = start(
+                        Part.POSE,
                         V.PoseLandmarkerOptions(
                             base_options=BaseOptions(model_asset_path=str(path)),
                             running_mode=mode,
@@ -201,11 +222,11 @@ class Landmarkers:
                             min_pose_presence_confidence=settings.min_pose_confidence,
                             min_tracking_confidence=settings.min_pose_confidence,
                             output_segmentation_masks=settings.segmentation,
-                            result_callback=cb(Part.POSE, pose_from_result),
-                        )
+                        ),
                     )
                 if settings.parts[Part.FACE]:
-                    self._tasks[Part.FACE] = V.FaceLandmarker.create_from_options(
+                    self._tasks[Part.FACE] = start(
+                        Part.FACE,
                         V.FaceLandmarkerOptions(
                             base_options=BaseOptions(model_asset_path=str(model_paths["face"])),
                             running_mode=mode,
@@ -215,15 +236,15 @@ class Landmarkers:
                             min_tracking_confidence=settings.min_face_confidence,
                             output_face_blendshapes=True,
                             output_facial_transformation_matrixes=True,
-                            result_callback=cb(Part.FACE, face_from_result),
-                        )
+                        ),
                     )
                 if settings.parts[Part.HANDS]:
                     counts = {settings.num_hands}
                     if settings.adaptive_hands and settings.parts[Part.POSE] and settings.num_hands == 2:
                         counts.add(1)
                     for n in sorted(counts):
-                        self._hand_tasks[n] = V.HandLandmarker.create_from_options(
+                        self._hand_tasks[n] = start(
+                            Part.HANDS,
                             V.HandLandmarkerOptions(
                                 base_options=BaseOptions(model_asset_path=str(model_paths["hand"])),
                                 running_mode=mode,
@@ -231,8 +252,8 @@ class Landmarkers:
                                 min_hand_detection_confidence=settings.min_hand_confidence,
                                 min_hand_presence_confidence=settings.min_hand_confidence,
                                 min_tracking_confidence=settings.min_hand_confidence,
-                                result_callback=cb(Part.HANDS, hands_from_result, n),
-                            )
+                            ),
+                            n,
                         )
                     self._tasks[Part.HANDS] = self._hand_tasks[settings.num_hands]
                     if len(self._hand_tasks) > 1:
@@ -323,6 +344,8 @@ class Landmarkers:
             task = tasks[p]
             if task is None or not parts[p]:
                 return None
+            if self.native:
+                return c_api.detect_for_video(Part(p), task, image, t_ms)
             return convert[p](task.detect_for_video(image, t_ms))
 
         try:
