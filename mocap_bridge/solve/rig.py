@@ -32,7 +32,6 @@ the same algorithm lives in the tests (tests/reference_solve.py) as the oracle o
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +55,7 @@ from ..settings import FaceSettings, PartGateSettings, Settings
 from .body import N_BONES, BodySolver
 from .calibration import CalibrationProfile, load_calibration
 from .eyes import EyeSettings, EyeSolver
-from .face import FaceSolver, arkit_from_mediapipe
+from .face import FaceSolver
 from .gestures import GestureSettings, GestureTracker
 from .handedness import HandednessResolver
 from .hands import FINGER_BONES, HandSolver
@@ -510,9 +509,10 @@ class RigSolver:
             frame = self._handedness.resolve(frame)
         face = frame.face
         if self._eyes is not None and face is not None:
-            state = self._eyes.update(arkit_from_mediapipe(face.blendshapes), t_ms, landmarks=face.landmarks)
+            state = self._eyes.update_mediapipe(face.blendshapes, t_ms, landmarks=face.landmarks)
             face = FaceObservation(face.landmarks, state.apply_mediapipe(face.blendshapes), face.matrix)
-            frame = replace(frame, face=face)
+            f = frame
+            frame = TrackedFrame(f.index, f.t_ms, f.pose, face, f.hands, f.status, f.result_ms)
         elif self._eyes is not None:
             self._eyes.reset()  # a new face starts with no held gaze
         return frame
