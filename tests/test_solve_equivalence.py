@@ -292,9 +292,9 @@ def test_rotation_filter_matches_plain_algorithm() -> None:
         assert np.abs(a - b).max() < 1e-12  # last-ulp normalisation differences fed back
 
 
-def _plain_one_euro(n: int, mc: float, beta: float):  # type: ignore[no-untyped-def]
+def _plain_one_euro(n: int, mc: float, beta: float, raw: bool = False):  # type: ignore[no-untyped-def]
     """OneEuroFilter's general path alone (every call through per-element Te)."""
-    st = {"x": np.zeros(n), "dx": np.zeros(n), "t": np.full(n, np.nan)}
+    st = {"x": np.zeros(n), "dx": np.zeros(n), "t": np.full(n, np.nan), "raw": np.zeros(n)}
     tau_d = 1.0 / (2.0 * math.pi * 1.0)
 
     def call(x: np.ndarray, t: float, present: np.ndarray, vs: np.ndarray) -> np.ndarray:
@@ -303,12 +303,13 @@ def _plain_one_euro(n: int, mc: float, beta: float):  # type: ignore[no-untyped-
             fresh = present & np.isnan(te)
             upd = present & (te > 0.0)
             te_s = np.where(upd, te, 1.0)
-            dx = (x - st["x"]) * (vs / te_s)
+            dx = (x - (st["raw"] if raw else st["x"])) * (vs / te_s)
             edx = st["dx"] + te_s / (te_s + tau_d) * (dx - st["dx"])
             a = te_s / (te_s + 1.0 / (2.0 * math.pi * (mc + beta * np.abs(edx))))
             xh = st["x"] + a * (x - st["x"])
         out = np.where(upd, xh, x)
         st["x"] = np.where(upd | fresh, out, st["x"])
+        st["raw"] = np.where(upd | fresh, x, st["raw"])
         st["dx"] = np.where(upd, edx, np.where(fresh, 0.0, st["dx"]))
         st["t"] = np.where(upd | fresh, t, np.where(present, st["t"], np.nan))
         res: np.ndarray = out
@@ -317,10 +318,13 @@ def _plain_one_euro(n: int, mc: float, beta: float):  # type: ignore[no-untyped-
     return call
 
 
-def test_one_euro_with_absent_parts_matches_plain_algorithm() -> None:
+@pytest.mark.parametrize("raw", [False, True])
+def test_one_euro_with_absent_parts_matches_plain_algorithm(raw: bool) -> None:
+    """Every path: all present (fast), the same parts absent frame after frame (masked fast step),
+    parts coming and going and time going back (general)."""
     rng = np.random.default_rng(11)
     n = 40
-    f, ref = OneEuroFilter(n, 0.5, 20.0, 1.0), _plain_one_euro(n, 0.5, 20.0)
+    f, ref = OneEuroFilter(n, 0.5, 20.0, 1.0, raw_derivative=raw), _plain_one_euro(n, 0.5, 20.0, raw)
     present = np.ones(n, bool)
     t = 0.0
     for i in range(300):

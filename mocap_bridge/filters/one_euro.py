@@ -112,34 +112,13 @@ class OneEuroFilter:
         xv = np.asarray(x, dtype=np.float64).reshape(self.n)
         last = self._all_same_t
         if present is None and last is not None:
-            # Fast path: all elements share the previous timestamp, so Te is one scalar. The
-            # arithmetic is the general path's, written with in-place steps on temporaries
-            # (about a dozen array operations per call whatever ``n`` is).
+            # Fast path: all elements share the previous timestamp, so Te is one scalar.
             te = t - last
             if te <= 0.0:
                 return xv.copy()
             if self.n <= _SMALL_N:
                 return self._fast_small(xv, t, te, value_scale)
-            prev = self._raw if self._raw_derivative else self._x
-            if te != self._a_d_te:
-                self._a_d = te / (te + self._tau_d)
-                self._a_d_te = te
-            dx = xv - prev
-            dx *= np.asarray(value_scale) / te
-            edx = dx
-            edx -= self._dx
-            edx *= self._a_d
-            edx += self._dx
-            cutoff = np.abs(edx)
-            cutoff *= self._beta
-            cutoff += self._min_cutoff
-            cutoff *= _TWO_PI
-            a = np.reciprocal(cutoff, out=cutoff)
-            a += te
-            np.divide(te, a, out=a)
-            xh = xv - self._x
-            xh *= a
-            xh += self._x
+            xh, edx = self._step(xv, te, value_scale)
             self._x = xh
             self._dx = edx
             if self._raw_derivative:
@@ -148,7 +127,50 @@ class OneEuroFilter:
             self._live = self._all_live
             self._t.fill(t)
             return xh.copy()
+        common = self._common_t
+        if present is not None and common is not None and t > common:
+            pres = np.asarray(present, dtype=bool)
+            if not np.count_nonzero(pres != self._live):
+                # Steady state with some parts absent: the same elements present as at the last
+                # call, each with its history. The general path's scalar-Te branch reduces to
+                # the fast step (the same arithmetic) masked by ``pres``.
+                xh, edx = self._step(xv, t - common, value_scale)
+                out = np.where(pres, xh, xv)  # absent elements pass through
+                self._x = np.where(pres, xh, self._x)
+                self._dx = np.where(pres, edx, self._dx)
+                if self._raw_derivative:
+                    self._raw = np.where(pres, xv, self._raw)
+                self._t = np.where(pres, t, np.nan)
+                self._all_same_t = t if np.count_nonzero(pres) == self.n else None
+                self._common_t = t  # ``_live`` is ``pres`` already
+                return out
         return self._general(xv, t, present, value_scale)
+
+    def _step(self, xv: F64, te: float, value_scale: float | npt.ArrayLike) -> tuple[F64, F64]:
+        """(filtered value, smoothed derivative) of every element after one step of ``te`` seconds
+        from its state: the general path's arithmetic, written with in-place steps on temporaries
+        (about a dozen array operations whatever ``n`` is)."""
+        prev = self._raw if self._raw_derivative else self._x
+        if te != self._a_d_te:
+            self._a_d = te / (te + self._tau_d)
+            self._a_d_te = te
+        dx = xv - prev
+        dx *= np.asarray(value_scale) / te
+        edx = dx
+        edx -= self._dx
+        edx *= self._a_d
+        edx += self._dx
+        cutoff = np.abs(edx)
+        cutoff *= self._beta
+        cutoff += self._min_cutoff
+        cutoff *= _TWO_PI
+        a = np.reciprocal(cutoff, out=cutoff)
+        a += te
+        np.divide(te, a, out=a)
+        xh = xv - self._x
+        xh *= a
+        xh += self._x
+        return xh, edx
 
     def _fast_small(self, xv: F64, t: float, te: float, value_scale: float | npt.ArrayLike) -> F64:
         """The fast path for a handful of elements in plain floats (numpy's per-call cost dominates)."""
