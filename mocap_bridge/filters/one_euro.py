@@ -128,22 +128,23 @@ class OneEuroFilter:
             self._t.fill(t)
             return xh.copy()
         common = self._common_t
-        if present is not None and common is not None and t > common:
-            pres = np.asarray(present, dtype=bool)
-            if not np.count_nonzero(pres != self._live):
-                # Steady state with some parts absent: the same elements present as at the last
-                # call, each with its history. The general path's scalar-Te branch reduces to
-                # the fast step (the same arithmetic) masked by ``pres``.
-                xh, edx = self._step(xv, t - common, value_scale)
-                out = np.where(pres, xh, xv)  # absent elements pass through
-                self._x = np.where(pres, xh, self._x)
-                self._dx = np.where(pres, edx, self._dx)
-                if self._raw_derivative:
-                    self._raw = np.where(pres, xv, self._raw)
-                self._t = np.where(pres, t, np.nan)
-                self._all_same_t = t if np.count_nonzero(pres) == self.n else None
-                self._common_t = t  # ``_live`` is ``pres`` already
-                return out
+        if common is not None and t > common:
+            # Every element with a history was last updated at ``common`` (the previous call
+            # updated or reset them all): one scalar Te, the fast step for every element, and the
+            # present ones with a history (``upd``) take it; present ones without start fresh.
+            pres = self._all_live if present is None else np.asarray(present, dtype=bool)
+            xh, edx = self._step(xv, t - common, value_scale)
+            upd = pres & self._live
+            out = np.where(upd, xh, xv)  # fresh and absent elements pass through
+            self._x = np.where(pres, out, self._x)
+            self._dx = np.where(upd, edx, np.where(pres, 0.0, self._dx))
+            if self._raw_derivative:
+                self._raw = np.where(pres, xv, self._raw)
+            self._t = np.where(pres, t, np.nan)  # absent elements are reset
+            self._all_same_t = t if np.count_nonzero(pres) == self.n else None
+            self._common_t = t
+            self._live = pres.copy()
+            return out
         return self._general(xv, t, present, value_scale)
 
     def _step(self, xv: F64, te: float, value_scale: float | npt.ArrayLike) -> tuple[F64, F64]:
@@ -212,37 +213,18 @@ class OneEuroFilter:
     ) -> F64:
         pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
         prev = self._raw if self._raw_derivative else self._x
-        common = self._common_t
-        te_s: F64 | float
-        if common is not None and t > common:
-            # Every element with a history was last updated at ``common`` (the previous call
-            # updated or reset them all): one scalar Te, and live/absent decide upd/fresh.
-            te = t - common
-            live = self._live
-            upd = pres & live
-            fresh = pres & ~live
-            te_s = te
-            if te != self._a_d_te:
-                self._a_d = te / (te + self._tau_d)
-                self._a_d_te = te
-            a_d = self._a_d
-            dx = (xv - prev) * (np.asarray(value_scale) / te)
+        # per-element Te (elements last updated at different times, or time not increasing)
+        te_a = t - self._t  # NaN where uninitialised
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fresh = pres & np.isnan(te_a)
+            upd = pres & (te_a > 0.0)
+            te_s = np.where(upd, te_a, 1.0)
+            a_d = te_s / (te_s + self._tau_d)
+            dx = (xv - prev) * (np.asarray(value_scale) / te_s)
             edx = self._dx + a_d * (dx - self._dx)
             cutoff = self._min_cutoff + self._beta * np.abs(edx)
             a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
             xh = self._x + a * (xv - self._x)
-        else:
-            te_a = t - self._t  # NaN where uninitialised
-            with np.errstate(invalid="ignore", divide="ignore"):
-                fresh = pres & np.isnan(te_a)
-                upd = pres & (te_a > 0.0)
-                te_s = np.where(upd, te_a, 1.0)
-                a_d = te_s / (te_s + self._tau_d)
-                dx = (xv - prev) * (np.asarray(value_scale) / te_s)
-                edx = self._dx + a_d * (dx - self._dx)
-                cutoff = self._min_cutoff + self._beta * np.abs(edx)
-                a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
-                xh = self._x + a * (xv - self._x)
         out = np.where(upd, xh, xv)  # fresh, stale-timestamp and absent elements pass through
         keep = upd | fresh
         self._x = np.where(keep, out, self._x)
