@@ -5,6 +5,7 @@ rewrites: the oracles of tests/test_stage_equivalence.py. Never used by the pack
   with numpy arrays per hand and dicts per side.
 * :func:`reference_finger_states`, :func:`reference_gesture_scores`, :func:`reference_classify`:
   solve/gestures.py, one numpy pass per hand.
+* :func:`reference_touches_border`: filters/hand_entry.py's edge test, one comparison per landmark.
 * :class:`ReferenceEyeSolver`, :func:`reference_apply_mediapipe`: solve/eyes.py's solver with
   numpy arrays per eye, and ``EyeState.apply_mediapipe`` one shape at a time.
 """
@@ -276,6 +277,13 @@ def reference_count_label_flips(
             new.append(_Track(hand.label, wrists[h], sizes[h], 0.0, t))
         tracks = new + [tr for i, tr in enumerate(tracks) if i not in matches]
     return flips
+
+
+# ------------------------------------------------------------------------------------ hand entry
+def reference_touches_border(landmarks: npt.ArrayLike, margin: float, count: int = 1) -> bool:
+    p = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    near = (p < margin) | (p > 1.0 - margin)
+    return int(np.count_nonzero(near.any(axis=1))) >= count
 
 
 # -------------------------------------------------------------------------------------- gestures

@@ -224,13 +224,17 @@ class _PlainGate:
         return res
 
 
+@pytest.mark.parametrize("times", [(100.0, 200.0, 80.0), (10.0, 20.0, 8.0), (0.0, 0.0, 0.0)])
 @pytest.mark.parametrize("quaternion", [False, True])
-def test_gate_matches_plain_algorithm(quaternion: bool) -> None:
+def test_gate_matches_plain_algorithm(quaternion: bool, times: tuple[float, float, float]) -> None:
+    """Blends, holds and settled stretches (every channel live or at rest: short times settle
+    within a frame or two, zero times at once)."""
     rng = np.random.default_rng(7)
     n = 12
     rest = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)) if quaternion else np.zeros((n, 1))
-    g = Gate(rest, hold_ms=100.0, release_ms=200.0, reacquire_ms=80.0, quaternion=quaternion)
-    ref = _PlainGate(rest, 100.0, 200.0, 80.0, quaternion)
+    hold, release, reacq = times
+    g = Gate(rest, hold_ms=hold, release_ms=release, reacquire_ms=reacq, quaternion=quaternion)
+    ref = _PlainGate(rest, hold, max(release, 1e-6), max(reacq, 1e-6), quaternion)
     valid = np.ones(n, bool)
     for i in range(300):
         if rng.random() < 0.1:  # long steady stretches in between, as in real streams

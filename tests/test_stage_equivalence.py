@@ -1,13 +1,14 @@
 """The per-frame hand and eye stages against their reference forms (tests/reference_stages.py).
 
 The handedness resolver, the gesture classifier and the eye solver were rewritten in plain floats
-for speed (issue 8: the overhead after MediaPipe). Each must give what its numpy form gave:
+(and the edge test of the hand-entry gate shortened) for speed (issue 8: the overhead after MediaPipe). Each must give what its numpy form gave:
 
 * handedness: the same labels, order and hands, frame after frame (the arithmetic is the same, in
   the same order: bit for bit);
 * gestures: the same classes, and bends, extensions and scores within 1e-9 (numpy's einsum,
   arccos and matmul round differently from plain floats, by ~1e-12 at most);
 * eyes: the same blinks, gaze, eyeLook* shapes and holds within 1e-12;
+* the hand-entry edge test (from the landmarks' extremes): the same verdicts;
 * a whole RigSolver with the reference stages swapped in: the same rig frames.
 
 On synthetic streams built to cross every rule's threshold and on real MediaPipe footage.
@@ -32,9 +33,11 @@ from reference_stages import (
     reference_classify,
     reference_count_label_flips,
     reference_finger_states,
+    reference_touches_border,
 )
 from synth import curled_hand
 
+from mocap_bridge.filters.hand_entry import touches_border
 from mocap_bridge.frames import Gesture, HandObservation, PoseObservation, RigFrame, TrackedFrame
 from mocap_bridge.settings import Settings
 from mocap_bridge.solve import gestures as gestures_module
@@ -171,6 +174,25 @@ def test_handedness_matches_reference_on_footage(fist: tuple[list[TrackedFrame],
     for f in frames:
         _same_hands(fast.resolve(f, aspect=asp), ref.resolve(f, aspect=asp))
     assert count_label_flips(frames, aspect=asp) == reference_count_label_flips(frames, aspect=asp)
+
+
+# ------------------------------------------------------------------------------------ hand entry
+def test_touches_border_matches_reference() -> None:
+    """Hands inside, across and beyond the edges, NaN landmarks, margins as float32 values."""
+    rng = np.random.default_rng(6)
+    seen = set()
+    for i in range(4000):
+        lm = (rng.random((21, 3)) * rng.uniform(0.2, 1.1) + rng.uniform(-0.1, 0.5)).astype(F32)
+        if i % 7 == 0:
+            lm[rng.integers(21), rng.integers(2)] = np.nan
+        if i % 101 == 0:
+            lm[:] = np.nan
+        margin = float(rng.choice([0.0, 0.02, float(F32(0.02)), float(lm[rng.integers(21), 0])]))
+        for count in (1, 2, 5):
+            got = touches_border(lm, margin, count)
+            assert got == reference_touches_border(lm, margin, count)
+            seen.add(got)
+    assert seen == {True, False}
 
 
 # -------------------------------------------------------------------------------------- gestures
