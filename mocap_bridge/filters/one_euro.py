@@ -312,7 +312,8 @@ class RotationOneEuro:
         sin_h = np.sin(half)
         small = sin_h < 1e-6
         safe = np.where(small, 1.0, sin_h)
-        w0 = np.where(small, 1.0 - a, np.sin((1.0 - a) * half) / safe)
+        oma = 1.0 - a
+        w0 = np.where(small, oma, np.sin(oma * half) / safe)
         w1 = np.where(small, a, np.sin(a * half) / safe)
         w1 *= sign  # w1 · (±q): the sign is exact either way
         qh = w0[:, None] * prev

@@ -290,8 +290,9 @@ class BodySolver:
         # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
         a_rows = [[r[0] for r in tc], [-r[0] for r in tc], [-r[1] for r in th]]
         v_rows = [[r[2] for r in tc], [r[2] for r in th]]
-        a = np.array([_ext(a_rows[0]), _ext(a_rows[1]), _ext(a_rows[2]), _ext(a_rows[2])])
-        v = np.array([_ext(v_rows[0]), _ext(v_rows[0]), _ext(v_rows[1]), _ext(v_rows[1])])
+        av = np.array([_ext(a_rows[0]), _ext(a_rows[1]), _ext(a_rows[2]), _ext(a_rows[2]),
+                       _ext(v_rows[0]), _ext(v_rows[0]), _ext(v_rows[1]), _ext(v_rows[1])])  # fmt: skip
+        a, v = av[:4], av[4:]
         f = np.vecdot(upper[:, :3], v[:, :3]) / np.maximum(1.0 + np.vecdot(a[:, :3], upper[:, :3]), 1e-6)
         a += upper
         a *= f[:, None]

@@ -141,12 +141,14 @@ _Values = tuple[list[float], list[float], float, float, float]
 
 def _landmark_rows(landmarks: npt.ArrayLike, aspect: float) -> list[list[float]]:
     """(21, 3) landmarks as rows of floats with x and z scaled by ``aspect``; checked."""
-    p = np.asarray(landmarks, dtype=np.float64)
+    p = np.asarray(landmarks)
+    if p.dtype.kind != "f":
+        p = p.astype(np.float64)
     if p.shape != (21, 3) or not np.isfinite(p).all():
         raise ConfigError(f"hand landmarks must be 21 finite 3-D points, got shape {p.shape}")
     if not aspect > 0.0:
         raise ConfigError(f"image aspect must be > 0, got {aspect}")
-    rows: list[list[float]] = p.tolist()
+    rows: list[list[float]] = p.tolist()  # float32 values become the same float64 values
     if aspect != 1.0:
         rows = [[x * aspect, y, z * aspect] for x, y, z in rows]
     return rows

@@ -357,14 +357,12 @@ class RigSolver:
         s = self.settings
         t_ms = float(frame.t_ms)
         frame = self._prepare(frame, t_ms)
-        hands_in: tuple[HandObservation | None, HandObservation | None] = (
-            frame.hand("Left"),
-            frame.hand("Right"),
-        )
-        entry = self._entry.valid({"Left": hands_in[0], "Right": hands_in[1]})
-        hands_in = tuple(  # type: ignore[assignment]
-            h if h is not None and h.score >= self._hand_thr and ok else None
-            for h, ok in zip(hands_in, entry, strict=True)
+        left, right = frame.hand("Left"), frame.hand("Right")
+        ok_left, ok_right = self._entry.valid({"Left": left, "Right": right})
+        thr = self._hand_thr
+        hands_in = (
+            left if left is not None and left.score >= thr and ok_left else None,
+            right if right is not None and right.score >= thr and ok_right else None,
         )
         gestures = self._gesture_events(hands_in, t_ms)
         tracked = self._filter_frame(frame, hands_in) if self._smooth else frame
