@@ -121,6 +121,18 @@ class _Track:
     disagree: int = 0  #: consecutive decisive pose votes for the other side
 
 
+#: (tracks, hands) -> every assignment of hands to tracks or None (new), as _match tries them
+_ASSIGNMENTS: dict[tuple[int, int], list[tuple[int | None, ...]]] = {}
+
+
+def _assignments(n_tracks: int, n_hands: int) -> list[tuple[int | None, ...]]:
+    key = (n_tracks, n_hands)
+    if key not in _ASSIGNMENTS:
+        slots: list[int | None] = [*range(n_tracks), *([None] * n_hands)]
+        _ASSIGNMENTS[key] = list(set(itertools.permutations(slots, n_hands)))
+    return _ASSIGNMENTS[key]
+
+
 def _match(
     wrists: list[tuple[float, float]], sizes: list[float], tracks: list[_Track], limit: float
 ) -> list[int | None]:
@@ -128,21 +140,26 @@ def _match(
     best: list[int | None] = [None] * len(wrists)
     if not tracks:
         return best
+    # hand h to track t, in hand sizes (None: farther than the limit)
+    dist: list[list[float | None]] = []
+    for (wx, wy), size in zip(wrists, sizes, strict=True):
+        row: list[float | None] = []
+        for tr in tracks:
+            d = math.hypot(wx - tr.wrist[0], wy - tr.wrist[1]) / max(size, tr.size)
+            row.append(None if d > limit else d)
+        dist.append(row)
     best_cost = math.inf
     best_n = -1
-    n = len(tracks)
-    slots: list[int | None] = [*range(n), *([None] * len(wrists))]
-    for perm in set(itertools.permutations(slots, len(wrists))):
+    for perm in _assignments(len(tracks), len(wrists)):
         cost, matched, ok = 0.0, 0, True
         for h, t in enumerate(perm):
             if t is None:
                 continue
-            tr = tracks[t]
-            d = math.hypot(wrists[h][0] - tr.wrist[0], wrists[h][1] - tr.wrist[1]) / max(sizes[h], tr.size)
-            if d > limit:
+            dh = dist[h][t]
+            if dh is None:
                 ok = False
                 break
-            cost += d
+            cost += dh
             matched += 1
         if ok and (matched > best_n or (matched == best_n and cost < best_cost)):
             best, best_cost, best_n = list(perm), cost, matched
