@@ -195,6 +195,7 @@ class _PlainGate:
         self.hold, self.release, self.reacq = np.full(n, hold), np.full(n, release), np.full(n, reacq)
         self.frm, self.out = rest.copy(), rest.copy()
         self.t_event, self.valid = np.full(n, -np.inf), np.zeros(n, bool)
+        self.seen, self.age = np.zeros(n, bool), np.full(n, np.inf)
 
     def __call__(self, live: np.ndarray, valid: np.ndarray, t: float) -> np.ndarray:
         changed = valid != self.valid
@@ -202,7 +203,8 @@ class _PlainGate:
             self.frm = np.where(changed[:, None], self.out, self.frm)
             self.t_event = np.where(changed, t, self.t_event)
             self.valid = valid.copy()
-        age = t - self.t_event
+            self.seen |= valid
+        age = self.age = t - self.t_event
         on, off = smoothstep(age / self.reacq), smoothstep((age - self.hold) / self.release)
         w = np.where(valid, on, off)[:, None]
         target = np.where(valid[:, None], live, self.rest)
@@ -223,6 +225,11 @@ class _PlainGate:
         res: np.ndarray = out.copy()
         return res
 
+    @property
+    def active(self) -> np.ndarray:
+        act: np.ndarray = self.valid | (self.seen & (self.age < self.hold + self.release))
+        return act
+
 
 @pytest.mark.parametrize("times", [(100.0, 200.0, 80.0), (10.0, 20.0, 8.0), (0.0, 0.0, 0.0)])
 @pytest.mark.parametrize("quaternion", [False, True])
@@ -241,6 +248,7 @@ def test_gate_matches_plain_algorithm(quaternion: bool, times: tuple[float, floa
             valid = rng.random(n) > 0.3
         live = Rotation.random(n, random_state=i).as_quat() if quaternion else rng.normal(size=(n, 1))
         a, b = g(live, valid, 33.0 * i), ref(live, valid, 33.0 * i)
+        assert np.array_equal(g.active, ref.active)
         if quaternion:
             assert np.abs(a - b).max() < 1e-15  # same sign too
         else:

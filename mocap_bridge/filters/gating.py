@@ -66,6 +66,7 @@ class Gate:
         self._valid = np.zeros(n, dtype=bool)
         self._seen = np.zeros(n, dtype=bool)
         self._age = np.full(n, np.inf)
+        self._settled = False  # the last call found every weight at 1
         self._set_phase()
 
     def _set_phase(self) -> None:
@@ -101,7 +102,8 @@ class Gate:
         target = np.where(valid[:, None], lv, self.rest)
         frm = self._from
         out: F64
-        if t_ms >= self._settled_t:
+        self._settled = t_ms >= self._settled_t
+        if self._settled:
             # every weight is 1: the general step below with w = 1
             if self.quaternion:
                 sign = np.where(np.vecdot(frm, target) < 0.0, -1.0, 1.0)
@@ -151,6 +153,8 @@ class Gate:
     @property
     def active(self) -> B:
         """Channels not (yet) back at rest: live, held, or still easing out."""
+        if self._settled:  # every lost channel is back at rest
+            return self._valid.copy()
         act: B = self._valid | (self._seen & (self._age < self._hold_release))
         return act
 
