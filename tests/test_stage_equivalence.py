@@ -1,7 +1,8 @@
 """The per-frame hand and eye stages against their reference forms (tests/reference_stages.py).
 
 The handedness resolver, the gesture classifier and the eye solver were rewritten in plain floats
-(and the edge test of the hand-entry gate shortened) for speed (issue 8: the overhead after MediaPipe). Each must give what its numpy form gave:
+(and the edge test of the hand-entry gate shortened) for speed (issue 8: the overhead after
+MediaPipe). Each must give what its numpy form gave:
 
 * handedness: the same labels, order and hands, frame after frame (the arithmetic is the same, in
   the same order: bit for bit);
