@@ -23,7 +23,7 @@ translation is converted from cm to m.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -52,10 +52,14 @@ class AxisMap:
     name: str
     matrix: F64
     scale: float = 1.0
+    _det: float = field(init=False, repr=False, compare=False)  # ±1, computed once (per frame: ~5 µs)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_det", float(round(np.linalg.det(self.matrix))))
 
     @property
     def det(self) -> float:
-        return float(round(np.linalg.det(self.matrix)))
+        return self._det
 
     def position(self, p: npt.ArrayLike) -> F64:
         """Convert positions (..., 3)."""

@@ -195,6 +195,7 @@ class _PlainGate:
         self.hold, self.release, self.reacq = np.full(n, hold), np.full(n, release), np.full(n, reacq)
         self.frm, self.out = rest.copy(), rest.copy()
         self.t_event, self.valid = np.full(n, -np.inf), np.zeros(n, bool)
+        self.seen, self.age = np.zeros(n, bool), np.full(n, np.inf)
 
     def __call__(self, live: np.ndarray, valid: np.ndarray, t: float) -> np.ndarray:
         changed = valid != self.valid
@@ -202,7 +203,8 @@ class _PlainGate:
             self.frm = np.where(changed[:, None], self.out, self.frm)
             self.t_event = np.where(changed, t, self.t_event)
             self.valid = valid.copy()
-        age = t - self.t_event
+            self.seen |= valid
+        age = self.age = t - self.t_event
         on, off = smoothstep(age / self.reacq), smoothstep((age - self.hold) / self.release)
         w = np.where(valid, on, off)[:, None]
         target = np.where(valid[:, None], live, self.rest)
@@ -223,20 +225,30 @@ class _PlainGate:
         res: np.ndarray = out.copy()
         return res
 
+    @property
+    def active(self) -> np.ndarray:
+        act: np.ndarray = self.valid | (self.seen & (self.age < self.hold + self.release))
+        return act
 
+
+@pytest.mark.parametrize("times", [(100.0, 200.0, 80.0), (10.0, 20.0, 8.0), (0.0, 0.0, 0.0)])
 @pytest.mark.parametrize("quaternion", [False, True])
-def test_gate_matches_plain_algorithm(quaternion: bool) -> None:
+def test_gate_matches_plain_algorithm(quaternion: bool, times: tuple[float, float, float]) -> None:
+    """Blends, holds and settled stretches (every channel live or at rest: short times settle
+    within a frame or two, zero times at once)."""
     rng = np.random.default_rng(7)
     n = 12
     rest = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)) if quaternion else np.zeros((n, 1))
-    g = Gate(rest, hold_ms=100.0, release_ms=200.0, reacquire_ms=80.0, quaternion=quaternion)
-    ref = _PlainGate(rest, 100.0, 200.0, 80.0, quaternion)
+    hold, release, reacq = times
+    g = Gate(rest, hold_ms=hold, release_ms=release, reacquire_ms=reacq, quaternion=quaternion)
+    ref = _PlainGate(rest, hold, max(release, 1e-6), max(reacq, 1e-6), quaternion)
     valid = np.ones(n, bool)
     for i in range(300):
         if rng.random() < 0.1:  # long steady stretches in between, as in real streams
             valid = rng.random(n) > 0.3
         live = Rotation.random(n, random_state=i).as_quat() if quaternion else rng.normal(size=(n, 1))
         a, b = g(live, valid, 33.0 * i), ref(live, valid, 33.0 * i)
+        assert np.array_equal(g.active, ref.active)
         if quaternion:
             assert np.abs(a - b).max() < 1e-15  # same sign too
         else:
@@ -292,9 +304,9 @@ def test_rotation_filter_matches_plain_algorithm() -> None:
         assert np.abs(a - b).max() < 1e-12  # last-ulp normalisation differences fed back
 
 
-def _plain_one_euro(n: int, mc: float, beta: float):  # type: ignore[no-untyped-def]
+def _plain_one_euro(n: int, mc: float, beta: float, raw: bool = False):  # type: ignore[no-untyped-def]
     """OneEuroFilter's general path alone (every call through per-element Te)."""
-    st = {"x": np.zeros(n), "dx": np.zeros(n), "t": np.full(n, np.nan)}
+    st = {"x": np.zeros(n), "dx": np.zeros(n), "t": np.full(n, np.nan), "raw": np.zeros(n)}
     tau_d = 1.0 / (2.0 * math.pi * 1.0)
 
     def call(x: np.ndarray, t: float, present: np.ndarray, vs: np.ndarray) -> np.ndarray:
@@ -303,12 +315,13 @@ def _plain_one_euro(n: int, mc: float, beta: float):  # type: ignore[no-untyped-
             fresh = present & np.isnan(te)
             upd = present & (te > 0.0)
             te_s = np.where(upd, te, 1.0)
-            dx = (x - st["x"]) * (vs / te_s)
+            dx = (x - (st["raw"] if raw else st["x"])) * (vs / te_s)
             edx = st["dx"] + te_s / (te_s + tau_d) * (dx - st["dx"])
             a = te_s / (te_s + 1.0 / (2.0 * math.pi * (mc + beta * np.abs(edx))))
             xh = st["x"] + a * (x - st["x"])
         out = np.where(upd, xh, x)
         st["x"] = np.where(upd | fresh, out, st["x"])
+        st["raw"] = np.where(upd | fresh, x, st["raw"])
         st["dx"] = np.where(upd, edx, np.where(fresh, 0.0, st["dx"]))
         st["t"] = np.where(upd | fresh, t, np.where(present, st["t"], np.nan))
         res: np.ndarray = out
@@ -317,10 +330,13 @@ def _plain_one_euro(n: int, mc: float, beta: float):  # type: ignore[no-untyped-
     return call
 
 
-def test_one_euro_with_absent_parts_matches_plain_algorithm() -> None:
+@pytest.mark.parametrize("raw", [False, True])
+def test_one_euro_with_absent_parts_matches_plain_algorithm(raw: bool) -> None:
+    """Every path: all present (fast), the same parts absent frame after frame (masked fast step),
+    parts coming and going and time going back (general)."""
     rng = np.random.default_rng(11)
     n = 40
-    f, ref = OneEuroFilter(n, 0.5, 20.0, 1.0), _plain_one_euro(n, 0.5, 20.0)
+    f, ref = OneEuroFilter(n, 0.5, 20.0, 1.0, raw_derivative=raw), _plain_one_euro(n, 0.5, 20.0, raw)
     present = np.ones(n, bool)
     t = 0.0
     for i in range(300):

@@ -66,6 +66,7 @@ class Gate:
         self._valid = np.zeros(n, dtype=bool)
         self._seen = np.zeros(n, dtype=bool)
         self._age = np.full(n, np.inf)
+        self._settled = False  # the last call found every weight at 1
         self._set_phase()
 
     def _set_phase(self) -> None:
@@ -73,6 +74,9 @@ class Gate:
         v = self._valid
         self._w_off = np.where(v, 0.0, self._hold)
         self._w_dur = np.where(v, self._reacq, self._release)
+        # From this time on every weight is 1 (each channel live or at rest): a millisecond past
+        # the last segment's end, so the weights' own rounding cannot leave one just below 1.
+        self._settled_t = float(np.max(self._t_event + self._w_off + self._w_dur)) + 1.0
 
     def reset(self) -> None:
         """Back to rest, as if nothing had ever been seen."""
@@ -95,6 +99,19 @@ class Gate:
             self._set_phase()
         age = t_ms - self._t_event
         self._age = age
+        target = np.where(valid[:, None], lv, self.rest)
+        frm = self._from
+        out: F64
+        self._settled = t_ms >= self._settled_t
+        if self._settled:
+            # every weight is 1: the general step below with w = 1
+            if self.quaternion:
+                sign = np.where(np.vecdot(frm, target) < 0.0, -1.0, 1.0)
+                out = target / (np.sqrt(np.vecdot(target, target)) * sign)[:, None]
+            else:
+                out = frm + (target - frm)
+            self._out = out
+            return out.copy()
         # w = smoothstep(age / reacq) while valid, smoothstep((age − hold) / release) while not
         # (``age − 0`` is ``age`` exactly, so one expression serves both).
         c = np.subtract(age, self._w_off)
@@ -102,9 +119,6 @@ class Gate:
         np.minimum(np.maximum(c, 0.0, out=c), 1.0, out=c)  # np.clip, without its Python wrapper
         w = (c * c) * (3.0 - 2.0 * c)
         w = w[:, None]
-        target = np.where(valid[:, None], lv, self.rest)
-        frm = self._from
-        out: F64
         if self.quaternion:
             # slerp on the short arc, so the angle follows the smoothstep exactly
             d = np.vecdot(frm, target)
@@ -139,6 +153,8 @@ class Gate:
     @property
     def active(self) -> B:
         """Channels not (yet) back at rest: live, held, or still easing out."""
+        if self._settled:  # every lost channel is back at rest
+            return self._valid.copy()
         act: B = self._valid | (self._seen & (self._age < self._hold_release))
         return act
 

@@ -62,6 +62,12 @@ class HandEntrySettings:
 
 def touches_border(landmarks: npt.ArrayLike, margin: float, count: int = 1) -> bool:
     """True when at least ``count`` of the (21, 2+) normalised landmarks lie within ``margin`` of an edge."""
+    if count == 1:
+        # any coordinate in the margin: its extremes, compared as float64 (fmin/fmax skip NaN, as
+        # the comparisons below do)
+        q = np.asarray(landmarks)[:, :2]
+        lo, hi = float(np.fmin.reduce(q, axis=None)), float(np.fmax.reduce(q, axis=None))
+        return lo < margin or hi > 1.0 - margin
     p = np.asarray(landmarks, dtype=np.float64)[:, :2]
     near = (p < margin) | (p > 1.0 - margin)
     return int(np.count_nonzero(near.any(axis=1))) >= count

@@ -112,34 +112,13 @@ class OneEuroFilter:
         xv = np.asarray(x, dtype=np.float64).reshape(self.n)
         last = self._all_same_t
         if present is None and last is not None:
-            # Fast path: all elements share the previous timestamp, so Te is one scalar. The
-            # arithmetic is the general path's, written with in-place steps on temporaries
-            # (about a dozen array operations per call whatever ``n`` is).
+            # Fast path: all elements share the previous timestamp, so Te is one scalar.
             te = t - last
             if te <= 0.0:
                 return xv.copy()
             if self.n <= _SMALL_N:
                 return self._fast_small(xv, t, te, value_scale)
-            prev = self._raw if self._raw_derivative else self._x
-            if te != self._a_d_te:
-                self._a_d = te / (te + self._tau_d)
-                self._a_d_te = te
-            dx = xv - prev
-            dx *= np.asarray(value_scale) / te
-            edx = dx
-            edx -= self._dx
-            edx *= self._a_d
-            edx += self._dx
-            cutoff = np.abs(edx)
-            cutoff *= self._beta
-            cutoff += self._min_cutoff
-            cutoff *= _TWO_PI
-            a = np.reciprocal(cutoff, out=cutoff)
-            a += te
-            np.divide(te, a, out=a)
-            xh = xv - self._x
-            xh *= a
-            xh += self._x
+            xh, edx = self._step(xv, te, value_scale)
             self._x = xh
             self._dx = edx
             if self._raw_derivative:
@@ -148,7 +127,51 @@ class OneEuroFilter:
             self._live = self._all_live
             self._t.fill(t)
             return xh.copy()
+        common = self._common_t
+        if common is not None and t > common:
+            # Every element with a history was last updated at ``common`` (the previous call
+            # updated or reset them all): one scalar Te, the fast step for every element, and the
+            # present ones with a history (``upd``) take it; present ones without start fresh.
+            pres = self._all_live if present is None else np.asarray(present, dtype=bool)
+            xh, edx = self._step(xv, t - common, value_scale)
+            upd = pres & self._live
+            out = np.where(upd, xh, xv)  # fresh and absent elements pass through
+            self._x = np.where(pres, out, self._x)
+            self._dx = np.where(upd, edx, np.where(pres, 0.0, self._dx))
+            if self._raw_derivative:
+                self._raw = np.where(pres, xv, self._raw)
+            self._t = np.where(pres, t, np.nan)  # absent elements are reset
+            self._all_same_t = t if np.count_nonzero(pres) == self.n else None
+            self._common_t = t
+            self._live = pres.copy()
+            return out
         return self._general(xv, t, present, value_scale)
+
+    def _step(self, xv: F64, te: float, value_scale: float | npt.ArrayLike) -> tuple[F64, F64]:
+        """(filtered value, smoothed derivative) of every element after one step of ``te`` seconds
+        from its state: the general path's arithmetic, written with in-place steps on temporaries
+        (about a dozen array operations whatever ``n`` is)."""
+        prev = self._raw if self._raw_derivative else self._x
+        if te != self._a_d_te:
+            self._a_d = te / (te + self._tau_d)
+            self._a_d_te = te
+        dx = xv - prev
+        dx *= np.asarray(value_scale) / te
+        edx = dx
+        edx -= self._dx
+        edx *= self._a_d
+        edx += self._dx
+        cutoff = np.abs(edx)
+        cutoff *= self._beta
+        cutoff += self._min_cutoff
+        cutoff *= _TWO_PI
+        a = np.reciprocal(cutoff, out=cutoff)
+        a += te
+        np.divide(te, a, out=a)
+        xh = xv - self._x
+        xh *= a
+        xh += self._x
+        return xh, edx
 
     def _fast_small(self, xv: F64, t: float, te: float, value_scale: float | npt.ArrayLike) -> F64:
         """The fast path for a handful of elements in plain floats (numpy's per-call cost dominates)."""
@@ -190,37 +213,18 @@ class OneEuroFilter:
     ) -> F64:
         pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
         prev = self._raw if self._raw_derivative else self._x
-        common = self._common_t
-        te_s: F64 | float
-        if common is not None and t > common:
-            # Every element with a history was last updated at ``common`` (the previous call
-            # updated or reset them all): one scalar Te, and live/absent decide upd/fresh.
-            te = t - common
-            live = self._live
-            upd = pres & live
-            fresh = pres & ~live
-            te_s = te
-            if te != self._a_d_te:
-                self._a_d = te / (te + self._tau_d)
-                self._a_d_te = te
-            a_d = self._a_d
-            dx = (xv - prev) * (np.asarray(value_scale) / te)
+        # per-element Te (elements last updated at different times, or time not increasing)
+        te_a = t - self._t  # NaN where uninitialised
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fresh = pres & np.isnan(te_a)
+            upd = pres & (te_a > 0.0)
+            te_s = np.where(upd, te_a, 1.0)
+            a_d = te_s / (te_s + self._tau_d)
+            dx = (xv - prev) * (np.asarray(value_scale) / te_s)
             edx = self._dx + a_d * (dx - self._dx)
             cutoff = self._min_cutoff + self._beta * np.abs(edx)
             a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
             xh = self._x + a * (xv - self._x)
-        else:
-            te_a = t - self._t  # NaN where uninitialised
-            with np.errstate(invalid="ignore", divide="ignore"):
-                fresh = pres & np.isnan(te_a)
-                upd = pres & (te_a > 0.0)
-                te_s = np.where(upd, te_a, 1.0)
-                a_d = te_s / (te_s + self._tau_d)
-                dx = (xv - prev) * (np.asarray(value_scale) / te_s)
-                edx = self._dx + a_d * (dx - self._dx)
-                cutoff = self._min_cutoff + self._beta * np.abs(edx)
-                a = te_s / (te_s + 1.0 / (_TWO_PI * cutoff))
-                xh = self._x + a * (xv - self._x)
         out = np.where(upd, xh, xv)  # fresh, stale-timestamp and absent elements pass through
         keep = upd | fresh
         self._x = np.where(keep, out, self._x)
@@ -308,7 +312,8 @@ class RotationOneEuro:
         sin_h = np.sin(half)
         small = sin_h < 1e-6
         safe = np.where(small, 1.0, sin_h)
-        w0 = np.where(small, 1.0 - a, np.sin((1.0 - a) * half) / safe)
+        oma = 1.0 - a
+        w0 = np.where(small, oma, np.sin(oma * half) / safe)
         w1 = np.where(small, a, np.sin(a * half) / safe)
         w1 *= sign  # w1 · (±q): the sign is exact either way
         qh = w0[:, None] * prev

@@ -199,6 +199,8 @@ _HAND_DEPS = ((L_EL, L_WR), (R_EL, R_WR))
 # Grounding: each leg's chain of bones and the segment rows (upper leg, lower leg, foot) posing it.
 _LEG_CHAINS = [[HB[f"{s}{b}"] for b in ("UpperLeg", "LowerLeg", "Foot", "Toes")] for s in ("Left", "Right")]
 _LEG_ROWS = ((9, 11, 13), (10, 12, 14))
+#: the frame posing each leg offset (upper leg's from the hips, lower leg, foot, toes), per side
+_LEG_Y_ROWS = np.array([0, *_LEG_ROWS[0], 0, *_LEG_ROWS[1]])
 
 
 # Fast path tables. One (37, 33) matrix takes the 33 landmarks to the 15 primaries, the 15
@@ -243,6 +245,7 @@ class BodySolver:
         self.hips_height = float(rest_offsets[HB.Hips, 1])
         #: per side, the local rest offsets of upper leg (from the hips), lower leg, foot and toes
         self.leg_offsets = np.stack([rest_offsets[list(chain)] for chain in _LEG_CHAINS])
+        self._leg_offsets_8 = self.leg_offsets.reshape(8, 3)
         # Grounding: in the rest pose the lowest foot point sits where the hips height puts it.
         self.ground = self.hips_height + float(np.cumsum(self.leg_offsets[:, :, 1], axis=1)[:, 2:].min())
         self._pe = np.zeros((38, 3))
@@ -287,8 +290,9 @@ class BodySolver:
         # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
         a_rows = [[r[0] for r in tc], [-r[0] for r in tc], [-r[1] for r in th]]
         v_rows = [[r[2] for r in tc], [r[2] for r in th]]
-        a = np.array([_ext(a_rows[0]), _ext(a_rows[1]), _ext(a_rows[2]), _ext(a_rows[2])])
-        v = np.array([_ext(v_rows[0]), _ext(v_rows[0]), _ext(v_rows[1]), _ext(v_rows[1])])
+        av = np.array([_ext(a_rows[0]), _ext(a_rows[1]), _ext(a_rows[2]), _ext(a_rows[2]),
+                       _ext(v_rows[0]), _ext(v_rows[0]), _ext(v_rows[1]), _ext(v_rows[1])])  # fmt: skip
+        a, v = av[:4], av[4:]
         f = np.vecdot(upper[:, :3], v[:, :3]) / np.maximum(1.0 + np.vecdot(a[:, :3], upper[:, :3]), 1e-6)
         a += upper
         a *= f[:, None]
@@ -349,11 +353,10 @@ class BodySolver:
         point (ankle or toes) of the avatar's own legs, posed by the segment frames ``g``, on the
         floor: the avatar stands where the performer stands, whatever its proportions (MediaPipe's
         world landmarks are centred on the hips and carry no floor, so a jump is not seen)."""
+        # only heights matter: each offset's y once posed by its segment's frame, in one call
+        y = np.vecdot(g[_LEG_Y_ROWS, 1], self._leg_offsets_8).tolist()
         lowest = math.inf
-        for side in range(2):
-            o = self.leg_offsets[side]
-            knee = g[0] @ o[0] + g[_LEG_ROWS[side][0]] @ o[1]
-            ankle = knee + g[_LEG_ROWS[side][1]] @ o[2]
-            toes = ankle + g[_LEG_ROWS[side][2]] @ o[3]
-            lowest = min(lowest, float(ankle[1]), float(toes[1]))
+        for k in (0, 4):  # left, right: knee = y[k] + y[k + 1], then ankle, toes
+            ankle = y[k] + y[k + 1] + y[k + 2]
+            lowest = min(lowest, ankle, ankle + y[k + 3])
         return np.array([0.0, self.ground - lowest, 0.0])

@@ -66,6 +66,11 @@ _IRIS = ((473, 362, 263), (468, 33, 133))
 _SOURCES = ("blendshapes", "iris")
 #: ARKit shape -> index in MediaPipe's blendshape order
 _MP = {shape: MP_BLENDSHAPE_NAMES.index(shape.name) for shape in (*_BLINK, *_LOOK[0], *_LOOK[1])}
+#: the ten shapes the eyes read and write: both blinks, then each eye's four eyeLook* shapes
+_EYE_SHAPES = (*_BLINK, *_LOOK[0], *_LOOK[1])
+_EYE_ARKIT = np.array([int(a) for a in _EYE_SHAPES])
+_EYE_MP = np.array([_MP[a] for a in _EYE_SHAPES])
+_Eye = tuple[float, ...]  #: one eye's gaze (yaw, pitch) or eyeLook* shapes (down, in, out, up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +143,7 @@ class EyeState:
         solver's own eye angles (from eyeLook*) and every output see the held values.
         """
         out = np.array(scores, dtype=np.float32)
-        for e in range(2):
-            out[_MP[_BLINK[e]]] = self.blink[e]
-            for k, shape in enumerate(_LOOK[e]):
-                out[_MP[shape]] = self.look[e, k]
+        out[_EYE_MP] = [*self.blink.tolist(), *self.look.ravel().tolist()]
         return out
 
 
@@ -222,10 +224,11 @@ class EyeSolver:
 
     def reset(self) -> None:
         """Forget the held gaze (a new face)."""
-        self._open_gaze: F64 | None = None  # last output while open, per eye (2, 2)
-        self._open_look: F64 | None = None  # (2, 4)
-        self._frozen_gaze = np.zeros((2, 2))  # held while closed
-        self._frozen_look = np.zeros((2, 4))
+        # per eye, as tuples of floats (two eyes: plain floats beat numpy here)
+        self._open_gaze: list[_Eye] | None = None  # last output while open
+        self._open_look: list[_Eye] = []
+        self._frozen_gaze: list[_Eye] = [(0.0, 0.0), (0.0, 0.0)]  # held while closed
+        self._frozen_look: list[_Eye] = [(0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0)]
         self._closed = [False, False]
         self._opened_t = [-math.inf, -math.inf]  # when each eye last opened after a hold
         self._last_t: float | None = None
@@ -239,35 +242,71 @@ class EyeSolver:
         aspect: float = 1.0,
     ) -> EyeState:
         """This frame's eyes from its (52,) ARKit blendshapes (and face landmarks for iris gaze)."""
-        s = self.settings
-        if self._last_t is not None and t_ms < self._last_t:
-            raise ConfigError(f"eyes: time went backwards ({t_ms} ms after {self._last_t} ms)")
-        self._last_t = t_ms
+        self._advance(t_ms)
         a = np.asarray(arkit, dtype=np.float64)
         if a.shape != (len(ARKit),):
             raise ConfigError(f"eyes need the {len(ARKit)} ARKit blendshapes, got shape {a.shape}")
-        raw = np.array([a[_BLINK[0]], a[_BLINK[1]]])
-        wink = bool(s.link_blinks and s.wink and abs(raw[0] - raw[1]) > s.wink_margin)
-        linked = raw if (wink or not s.link_blinks) else np.full(2, raw.mean())
-        norm = np.clip((linked - s.blink_threshold) / (s.blink_full - s.blink_threshold), 0.0, 1.0)
-        blink: F64 = norm if s.blink_curve == 1.0 else norm**s.blink_curve
+        return self._update(a[_EYE_ARKIT].tolist(), t_ms, landmarks, aspect)
 
-        look = np.array([[a[i] for i in _LOOK[0]], [a[i] for i in _LOOK[1]]])
+    def update_mediapipe(
+        self,
+        scores: npt.ArrayLike,
+        t_ms: float,
+        *,
+        landmarks: npt.ArrayLike | None = None,
+        aspect: float = 1.0,
+    ) -> EyeState:
+        """:meth:`update` from MediaPipe-ordered scores (52,), e.g. a FaceObservation's blendshapes."""
+        self._advance(t_ms)
+        m = np.asarray(scores, dtype=np.float64)
+        if m.shape != (len(MP_BLENDSHAPE_NAMES),):
+            raise ConfigError(
+                f"eyes need MediaPipe's {len(MP_BLENDSHAPE_NAMES)} blendshapes, got shape {m.shape}"
+            )
+        return self._update(m[_EYE_MP].tolist(), t_ms, landmarks, aspect)
+
+    def _advance(self, t_ms: float) -> None:
+        if self._last_t is not None and t_ms < self._last_t:
+            raise ConfigError(f"eyes: time went backwards ({t_ms} ms after {self._last_t} ms)")
+        self._last_t = t_ms
+
+    def _update(
+        self, v: list[float], t_ms: float, landmarks: npt.ArrayLike | None, aspect: float
+    ) -> EyeState:
+        """One frame from the ten eye shapes ``v`` (:data:`_EYE_SHAPES` order)."""
+        s = self.settings
+        raw = v[0], v[1]
+        wink = bool(s.link_blinks and s.wink and abs(raw[0] - raw[1]) > s.wink_margin)
+        mean = (raw[0] + raw[1]) / 2
+        linked = raw if (wink or not s.link_blinks) else (mean, mean)
+        span = s.blink_full - s.blink_threshold
+        blink = []
+        for x in linked:
+            b = (x - s.blink_threshold) / span
+            b = 0.0 if b < 0.0 else 1.0 if b > 1.0 else b
+            blink.append(b if s.blink_curve == 1.0 else b**s.blink_curve)
+
+        look: list[_Eye] = [tuple(v[2:6]), tuple(v[6:10])]
+        live: list[_Eye]
         if s.gaze_source == "iris":
             if landmarks is None:
                 raise ConfigError('eyes: gaze_source = "iris" needs the face landmarks')
-            live = gaze_from_iris(landmarks, s.iris_yaw_deg, s.iris_pitch_deg, s.iris_neutral, aspect=aspect)
-            look = shapes_from_gaze(live, s.yaw_range_deg, s.pitch_range_deg)  # the shapes agree
-        else:
-            live = gaze_from_blendshapes(look, s.yaw_range_deg, s.pitch_range_deg)
+            g = gaze_from_iris(landmarks, s.iris_yaw_deg, s.iris_pitch_deg, s.iris_neutral, aspect=aspect)
+            live = [tuple(e) for e in g.tolist()]
+            # the shapes agree with the gaze
+            look = [tuple(e) for e in shapes_from_gaze(g, s.yaw_range_deg, s.pitch_range_deg).tolist()]
+        else:  # gaze_from_blendshapes, per eye: looking in (toward the nose) is yaw > 0 for the left eye
+            yaw, pitch = math.radians(s.yaw_range_deg), math.radians(s.pitch_range_deg)
+            (ld, li, lo, lu), (rd, ri, ro, ru) = look
+            live = [((li - lo) * yaw, (ld - lu) * pitch), ((ro - ri) * yaw, (rd - ru) * pitch)]
 
-        gaze = live.copy()
-        out_look = look.copy()
-        if self._open_gaze is None or self._open_look is None:
-            self._open_gaze, self._open_look = live.copy(), look.copy()
+        gaze = list(live)
+        out_look = list(look)
+        if self._open_gaze is None:
+            self._open_gaze, self._open_look = list(live), list(look)
         held = [False, False]
         for e in range(2):
-            closed = bool(linked[e] >= s.gaze_hold_blink)
+            closed = linked[e] >= s.gaze_hold_blink
             if closed:
                 if not self._closed[e]:  # closing now: hold the last open value
                     self._frozen_gaze[e], self._frozen_look[e] = self._open_gaze[e], self._open_look[e]
@@ -279,8 +318,15 @@ class EyeSolver:
                 since = t_ms - self._opened_t[e]
                 if since < s.gaze_release_ms:  # just opened: blend from the held value to live
                     w = since / s.gaze_release_ms
-                    gaze[e] = self._frozen_gaze[e] + w * (live[e] - self._frozen_gaze[e])
-                    out_look[e] = self._frozen_look[e] + w * (look[e] - self._frozen_look[e])
+                    fg, fl = self._frozen_gaze[e], self._frozen_look[e]
+                    gaze[e] = tuple(f + w * (x - f) for f, x in zip(fg, live[e], strict=True))
+                    out_look[e] = tuple(f + w * (x - f) for f, x in zip(fl, look[e], strict=True))
                 self._open_gaze[e], self._open_look[e] = gaze[e], out_look[e]
             self._closed[e] = closed
-        return EyeState(blink=blink, gaze=gaze, look=out_look, held=(held[0], held[1]), wink=wink)
+        return EyeState(
+            blink=np.array(blink),
+            gaze=np.array(gaze),
+            look=np.array(out_look),
+            held=(held[0], held[1]),
+            wink=wink,
+        )

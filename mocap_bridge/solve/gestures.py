@@ -33,6 +33,7 @@ class). Pure: numpy only, no clock.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,10 +131,74 @@ def _ramp(x: float, lo: float, hi: float) -> float:
     return 0.0 if v <= 0.0 else 1.0 if v >= 1.0 else v
 
 
-#: (15,) start and end landmark of each chain segment, wrist first: (5 fingers × 4 segments)
-_SEG_FROM = np.concatenate(([0], _CHAINS[0, :-1], [0], _CHAINS[1, :-1], [0], _CHAINS[2, :-1], [0],
-                            _CHAINS[3, :-1], [0], _CHAINS[4, :-1]))  # fmt: skip
-_SEG_TO = _CHAINS.ravel()
+#: each finger's chain, wrist first (the wrist starts every finger's first segment)
+_CHAIN_ROWS = tuple((0, *(int(i) for i in chain)) for chain in _CHAINS)
+
+#: one hand's classifier inputs in plain floats: bends (5), extensions (5), thumb protrusion,
+#: thumb up, index up (the fields of :class:`FingerStates`)
+_Values = tuple[list[float], list[float], float, float, float]
+
+
+def _landmark_rows(landmarks: npt.ArrayLike, aspect: float) -> list[list[float]]:
+    """(21, 3) landmarks as rows of floats with x and z scaled by ``aspect``; checked."""
+    p = np.asarray(landmarks)
+    if p.dtype.kind != "f":
+        p = p.astype(np.float64)
+    if p.shape != (21, 3) or not np.isfinite(p).all():
+        raise ConfigError(f"hand landmarks must be 21 finite 3-D points, got shape {p.shape}")
+    if not aspect > 0.0:
+        raise ConfigError(f"image aspect must be > 0, got {aspect}")
+    rows: list[list[float]] = p.tolist()  # float32 values become the same float64 values
+    if aspect != 1.0:
+        rows = [[x * aspect, y, z * aspect] for x, y, z in rows]
+    return rows
+
+
+def _finger_values(p: list[list[float]], s: GestureSettings) -> _Values:
+    """:func:`finger_states` of landmark rows, in plain floats: on 21 points numpy's per-call
+    cost exceeds the arithmetic (tests/reference_stages.py keeps the array form as the oracle)."""
+    sqrt, acos, degrees = math.sqrt, math.acos, math.degrees
+    lo, hi = s.finger_straight_deg, s.finger_folded_deg
+    bend: list[float] = []
+    for chain in _CHAIN_ROWS:
+        ax, ay, az = p[chain[0]]
+        px = py = pz = 0.0
+        joints = []
+        for k in range(1, 5):
+            bx, by, bz = p[chain[k]]
+            # the unit segment (wrist→MCP, MCP→PIP, PIP→DIP, DIP→tip) …
+            dx, dy, dz = bx - ax, by - ay, bz - az
+            n = sqrt(dx * dx + dy * dy + dz * dz)
+            if not n > 1e-12:
+                n = 1e-12
+            dx, dy, dz = dx / n, dy / n, dz / n
+            if k > 1:  # … and the joint's bend from the previous one
+                c = dx * px + dy * py + dz * pz
+                joints.append(degrees(acos(-1.0 if c < -1.0 else 1.0 if c > 1.0 else c)))
+            px, py, pz = dx, dy, dz
+            ax, ay, az = bx, by, bz
+        # The thumb's first "joint" (wrist→CMC→MCP) is the palm's shape, not a bend: leave it out.
+        bend.append(joints[1] + joints[2] if chain[1] == 1 else joints[0] + joints[1] + joints[2])
+    ext = [1.0 - _ramp(b, lo, hi) for b in bend]
+    # palm length (wrist → middle MCP), palm width (index MCP → little MCP), thumb tip → index PIP,
+    # the thumb (MCP → tip), the index finger (MCP → tip)
+    (wx, wy, wz), (tx, ty, tz) = p[0], p[4]
+    (ix, iy, iz), (mx, my, mz), (lx, ly, lz) = p[5], p[9], p[17]
+    ax, ay, az, bx, by, bz = mx - wx, my - wy, mz - wz, lx - ix, ly - iy, lz - iz
+    palm = max(sqrt(ax * ax + ay * ay + az * az), sqrt(bx * bx + by * by + bz * bz), 1e-9)
+    gx, gy, gz = p[6]
+    ax, ay, az = tx - gx, ty - gy, tz - gz
+    ext[0] = _ramp(sqrt(ax * ax + ay * ay + az * az) / palm, s.thumb_on_fist, s.thumb_clear)
+    cx, cy, cz = p[2]
+    ux, uy, uz = tx - cx, ty - cy, tz - cz
+    n = max(sqrt(ux * ux + uy * uy + uz * uz), 1e-12)
+    ux, uy, uz = ux / n, uy / n, uz / n
+    # how far the tip reaches beyond every other landmark along the thumb
+    protrusion = min((tx - x) * ux + (ty - y) * uy + (tz - z) * uz for x, y, z in p[5:]) / palm
+    fx, fy, fz = p[8]
+    vx, vy, vz = fx - ix, fy - iy, fz - iz
+    index_up = -vy / max(sqrt(vx * vx + vy * vy + vz * vz), 1e-12)
+    return bend, ext, protrusion, -uy, index_up  # image up is −y
 
 
 def finger_states(
@@ -144,34 +209,13 @@ def finger_states(
     ``aspect`` is the processed image's width / height (x and z are fractions of the width).
     """
     s = settings or GestureSettings()
-    p = np.array(landmarks, dtype=np.float64)
-    if p.shape != (21, 3) or not np.isfinite(p).all():
-        raise ConfigError(f"hand landmarks must be 21 finite 3-D points, got shape {p.shape}")
-    if not aspect > 0.0:
-        raise ConfigError(f"image aspect must be > 0, got {aspect}")
-    p[:, 0] *= aspect
-    p[:, 2] *= aspect
-    seg = (p[_SEG_TO] - p[_SEG_FROM]).reshape(5, 4, 3)  # wrist→MCP, MCP→PIP, PIP→DIP, DIP→tip
-    seg /= np.maximum(np.sqrt(np.einsum("fsk,fsk->fs", seg, seg)), 1e-12)[..., None]
-    cos = np.einsum("fsk,fsk->fs", seg[:, 1:], seg[:, :-1])
-    ang = np.degrees(np.arccos(np.minimum(np.maximum(cos, -1.0), 1.0)))  # (5, 3) joint bends
-    bend = ang.sum(axis=1)
-    # The thumb's first "joint" (wrist→CMC→MCP) is the palm's shape, not a bend: leave it out.
-    bend[0] = ang[0, 1] + ang[0, 2]
-    lo, hi = s.finger_straight_deg, s.finger_folded_deg
-    ext = [1.0 - _ramp(float(b), lo, hi) for b in bend.tolist()]
-    d = p[[9, 17, 4, 4, 8]] - p[[0, 5, 6, 2, 5]]  # palm length, palm width, thumb gap, thumb, index
-    n = np.sqrt(np.einsum("ik,ik->i", d, d)).tolist()
-    palm = max(n[0], n[1], 1e-9)
-    ext[0] = _ramp(n[2] / palm, s.thumb_on_fist, s.thumb_clear)
-    thumb_dir = d[3] / max(n[3], 1e-12)
-    protrusion = float(np.min((p[4] - p[5:]) @ thumb_dir)) / palm
+    bend, ext, protrusion, thumb_up, index_up = _finger_values(_landmark_rows(landmarks, aspect), s)
     return FingerStates(
-        bend_deg=bend,
+        bend_deg=np.array(bend),
         extension=np.array(ext),
         thumb_protrusion=protrusion,
-        thumb_up=-float(thumb_dir[1]),  # image up is −y
-        index_up=-float(d[4, 1]) / max(n[4], 1e-12),
+        thumb_up=thumb_up,
+        index_up=index_up,
     )
 
 
@@ -182,28 +226,39 @@ def _direction_term(cos: float, up_cos: float) -> float:
 
 #: per class, (finger, wanted extended) for the fingers its pattern constrains
 _RULES = tuple((g, tuple((i, w) for i, w in enumerate(pat) if w is not None)) for g, pat in PATTERNS.items())
+#: the same rules as indices into ``extension + (1 − extension)`` (5 memberships each way)
+_RULE_ROWS = tuple((g, tuple(i if w else 5 + i for i, w in rules)) for g, rules in _RULES)
+
+
+def _score_list(
+    ext: list[float], protrusion: float, thumb_up: float, index_up: float, s: GestureSettings
+) -> list[float]:
+    """:func:`gesture_scores` as a list, from the :class:`FingerStates` values."""
+    clear = _ramp(protrusion, s.thumb_protrusion_min, s.thumb_protrusion_full)
+    member = [*ext, *[1.0 - e for e in ext]]
+    out = [0.0] * len(Gesture)
+    for g, rows in _RULE_ROWS:
+        score = min(map(member.__getitem__, rows))
+        if g is Gesture.Thumb_Up:
+            score = min(score, clear, _direction_term(thumb_up, s.up_cos))
+        elif g is Gesture.Thumb_Down:
+            score = min(score, clear, _direction_term(-thumb_up, s.up_cos))
+        elif g is Gesture.Pointing_Up:
+            score = min(score, _direction_term(index_up, s.up_cos))
+        elif g is Gesture.Closed_Fist:
+            # a fist whose thumb clears it up or down is Thumb_Up / Thumb_Down instead
+            score = min(score, 1.0 - clear * _direction_term(abs(thumb_up), s.up_cos))
+        out[g] = score
+    out[Gesture.None_] = 1.0 - max(out[1:])
+    return out
 
 
 def gesture_scores(states: FingerStates, settings: GestureSettings | None = None) -> F64:
     """Score per :class:`Gesture` (8,), ``None_`` = 1 − best; fuzzy AND of the class's rules."""
     s = settings or GestureSettings()
-    ext = states.extension.tolist()
-    clear = _ramp(states.thumb_protrusion, s.thumb_protrusion_min, s.thumb_protrusion_full)
-    out = [0.0] * len(Gesture)
-    for g, rules in _RULES:
-        score = min(ext[i] if want else 1.0 - ext[i] for i, want in rules)
-        if g is Gesture.Thumb_Up:
-            score = min(score, clear, _direction_term(states.thumb_up, s.up_cos))
-        elif g is Gesture.Thumb_Down:
-            score = min(score, clear, _direction_term(-states.thumb_up, s.up_cos))
-        elif g is Gesture.Pointing_Up:
-            score = min(score, _direction_term(states.index_up, s.up_cos))
-        elif g is Gesture.Closed_Fist:
-            # a fist whose thumb clears it up or down is Thumb_Up / Thumb_Down instead
-            score = min(score, 1.0 - clear * _direction_term(abs(states.thumb_up), s.up_cos))
-        out[g] = score
-    out[Gesture.None_] = 1.0 - max(out[1:])
-    return np.array(out)
+    return np.array(
+        _score_list(states.extension.tolist(), states.thumb_protrusion, states.thumb_up, states.index_up, s)
+    )
 
 
 def classify(
@@ -211,7 +266,8 @@ def classify(
 ) -> tuple[Gesture, float]:
     """The best class and its score for one hand in one frame (``None_`` below ``min_score``)."""
     s = settings or GestureSettings()
-    scores = gesture_scores(finger_states(hand.landmarks, s, aspect=aspect), s).tolist()
+    _, ext, protrusion, thumb_up, index_up = _finger_values(_landmark_rows(hand.landmarks, aspect), s)
+    scores = _score_list(ext, protrusion, thumb_up, index_up, s)
     best = max(range(1, len(scores)), key=scores.__getitem__)
     if scores[best] < s.min_score:
         return Gesture.None_, scores[Gesture.None_]

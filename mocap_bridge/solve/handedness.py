@@ -60,6 +60,12 @@ SIDES = ("Left", "Right")
 _POSE_HAND = {"Left": (15, 17, 19, 21), "Right": (16, 18, 20, 22)}
 #: shoulders (left, right), then the left and the right hand points
 _POSE_ROWS = np.array([11, 12, *_POSE_HAND["Left"], *_POSE_HAND["Right"]])
+#: a detected hand for the vote: wrist x, y, centroid x, y, hand size
+_HandPoints = tuple[float, float, float, float, float]
+#: one side of the pose for the vote: wrist x, y, hand centroid x, y, wrist visible enough
+_PoseSide = tuple[float, float, float, float, bool]
+#: shoulder span, then the left and the right side
+_PoseSides = tuple[float, _PoseSide, _PoseSide]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,54 +106,85 @@ class HandednessSettings:
             raise ConfigError("[hands] handedness track_distance must be > 0 and track_timeout_ms >= 0")
 
 
-def _xy(points: npt.ArrayLike, aspect: float) -> F64:
-    p = np.array(points, dtype=np.float64)[..., :2]
-    p[..., 0] *= aspect
-    return p
-
-
-def _box_size(p: F64) -> float:
-    ext = p.max(axis=0) - p.min(axis=0)
-    return max(float(ext[0]), float(ext[1]), 1e-6)
-
-
 def hand_size(hand: HandObservation, aspect: float = 1.0) -> float:
     """The longer side of the hand's landmark box (normalised image units, x scaled by aspect)."""
-    return _box_size(_xy(hand.landmarks, aspect))
+    return _hand_points(hand, aspect)[4]
 
 
 @dataclass(slots=True)
 class _Track:
     side: str
-    wrist: F64  #: (2,) aspect-scaled
+    wrist: tuple[float, float]  #: aspect-scaled
     size: float
     evidence: float  #: smoothed label, + = Left
     last_t: float
     disagree: int = 0  #: consecutive decisive pose votes for the other side
 
 
-def _match(wrists: list[F64], sizes: list[float], tracks: list[_Track], limit: float) -> list[int | None]:
+#: (tracks, hands) -> every assignment of hands to tracks or None (new), as _match tries them
+_ASSIGNMENTS: dict[tuple[int, int], list[tuple[int | None, ...]]] = {}
+
+
+def _assignments(n_tracks: int, n_hands: int) -> list[tuple[int | None, ...]]:
+    key = (n_tracks, n_hands)
+    if key not in _ASSIGNMENTS:
+        slots: list[int | None] = [*range(n_tracks), *([None] * n_hands)]
+        _ASSIGNMENTS[key] = list(set(itertools.permutations(slots, n_hands)))
+    return _ASSIGNMENTS[key]
+
+
+def _match(
+    wrists: list[tuple[float, float]], sizes: list[float], tracks: list[_Track], limit: float
+) -> list[int | None]:
     """Track index per hand (None = new), minimising total wrist distance; distances in hand sizes."""
     best: list[int | None] = [None] * len(wrists)
+    if not tracks:
+        return best
+    # hand h to track t, in hand sizes (None: farther than the limit)
+    dist: list[list[float | None]] = []
+    for (wx, wy), size in zip(wrists, sizes, strict=True):
+        row: list[float | None] = []
+        for tr in tracks:
+            d = math.hypot(wx - tr.wrist[0], wy - tr.wrist[1]) / max(size, tr.size)
+            row.append(None if d > limit else d)
+        dist.append(row)
     best_cost = math.inf
     best_n = -1
-    n = len(tracks)
-    slots: list[int | None] = [*range(n), *([None] * len(wrists))]
-    for perm in set(itertools.permutations(slots, len(wrists))):
+    for perm in _assignments(len(tracks), len(wrists)):
         cost, matched, ok = 0.0, 0, True
         for h, t in enumerate(perm):
             if t is None:
                 continue
-            dx, dy = (wrists[h] - tracks[t].wrist).tolist()
-            d = math.hypot(dx, dy) / max(sizes[h], tracks[t].size)
-            if d > limit:
+            dh = dist[h][t]
+            if dh is None:
                 ok = False
                 break
-            cost += d
+            cost += dh
             matched += 1
         if ok and (matched > best_n or (matched == best_n and cost < best_cost)):
             best, best_cost, best_n = list(perm), cost, matched
     return best
+
+
+def _hand_points(hand: HandObservation, aspect: float) -> _HandPoints:
+    """Wrist x, y, centroid x, y and :func:`hand_size` of a hand (x scaled by ``aspect``).
+
+    Plain floats, summed in numpy's order for ``mean(axis=0)`` (row after row), so the values are
+    the ones the array form gives, bit for bit.
+    """
+    lm = hand.landmarks
+    xs: list[float] = lm[:, 0].tolist()
+    ys: list[float] = lm[:, 1].tolist()
+    if aspect != 1.0:
+        xs = [x * aspect for x in xs]
+    sx = sy = 0.0
+    for x in xs:
+        sx += x
+    for y in ys:
+        sy += y
+    n = len(xs)
+    size = max(max(xs) - min(xs), max(ys) - min(ys), 1e-6)
+    return xs[0], ys[0], sx / n, sy / n, size
 
 
 class HandednessResolver:
@@ -162,64 +199,74 @@ class HandednessResolver:
         self._tracks = []
         self._last_t = None
 
-    def _pose_costs(
-        self, hp: F64, size: float, pose: PoseObservation, aspect: float
-    ) -> tuple[dict[str, float], dict[str, bool]]:
-        """Cost per side (hand sizes) and whether that side may claim the hand.
+    def _pose_sides(self, pose: PoseObservation, aspect: float) -> _PoseSides:
+        """The pose's two hands (wrist and centroid of wrist, pinky, index, thumb), whether each
+        wrist is visible enough, and the shoulder span (see :meth:`_pose_costs`)."""
+        rows: list[list[float]] = pose.landmarks[_POSE_ROWS].tolist()
+        if aspect != 1.0:
+            for r in rows:
+                r[0] *= aspect
+        (sx0, sy0, *_), (sx1, sy1, *_) = rows[0], rows[1]
+        sides = []
+        for k in range(2):
+            w, i, j, t = rows[2 + 4 * k : 6 + 4 * k]
+            cx = (((w[0] + i[0]) + j[0]) + t[0]) / 4
+            cy = (((w[1] + i[1]) + j[1]) + t[1]) / 4
+            sides.append((w[0], w[1], cx, cy, w[3] >= self.settings.wrist_visibility))
+        return math.hypot(sx0 - sx1, sy0 - sy1), sides[0], sides[1]
 
+    def _pose_costs(
+        self, hand: _HandPoints, pose: _PoseSides
+    ) -> tuple[tuple[float, float], tuple[bool, bool]]:
+        """Cost per side (Left, Right; hand sizes) and whether that side may claim the hand.
+
+        The cost is the mean of (hand wrist → pose wrist) and (hand centroid → pose hand centroid).
         Every side has a cost (an unsure wrist's position still tells which side is nearer), but
-        only a visible pose hand within ``max_distance`` of a plausible body may win.
+        only a visible pose hand within ``max_distance`` of a plausible body may win. A pose
+        hallucinated from an arm alone has its shoulders on top of each other (asl_hand.mp4: 0.02
+        image widths apart, a hand is 0.2).
         """
         s = self.settings
-        wrist, centre = hp[0], hp.mean(axis=0)
-        pl = _xy(pose.landmarks[_POSE_ROWS], aspect)  # shoulders, then each side's hand points
-        vis = pose.landmarks[_POSE_ROWS[2::4], 3].tolist()  # the two wrists
-        # A pose hallucinated from an arm alone has its shoulders on top of each other
-        # (asl_hand.mp4: 0.02 image widths apart, a hand is 0.2).
-        sh = pl[0] - pl[1]
-        body = math.hypot(sh[0], sh[1]) >= s.min_shoulder_width * size
-        sides = pl[2:].reshape(2, 4, 2)
-        d_wrist = sides[:, 0] - wrist
-        d_centre = sides.mean(axis=1) - centre
-        c = np.sqrt(np.einsum("ik,ik->i", d_wrist, d_wrist)) + np.sqrt(
-            np.einsum("ik,ik->i", d_centre, d_centre)
-        )
-        c = (0.5 / size) * c
-        cl = c.tolist()
-        costs = {"Left": cl[0], "Right": cl[1]}
-        may_win = {
-            side: body and vis[k] >= s.wrist_visibility and cl[k] <= s.max_distance
-            for k, side in enumerate(SIDES)
-        }
-        return costs, may_win
+        wx, wy, cx, cy, size = hand
+        shoulders, *sides = pose
+        body = shoulders >= s.min_shoulder_width * size
+        k = 0.5 / size
+        costs = [
+            k * (math.sqrt((px - wx) * (px - wx) + (py - wy) * (py - wy))
+                 + math.sqrt((qx - cx) * (qx - cx) + (qy - cy) * (qy - cy)))
+            for px, py, qx, qy, _ in sides
+        ]  # fmt: skip
+        win = [body and side[4] and c <= s.max_distance for side, c in zip(sides, costs, strict=True)]
+        return (costs[0], costs[1]), (win[0], win[1])
 
-    def _decisive(self, costs: dict[str, float], may_win: dict[str, bool]) -> str | None:
+    def _decisive(self, costs: tuple[float, float], may_win: tuple[bool, bool]) -> int | None:
+        """The side (0 Left, 1 Right) the pose votes for decisively, if any."""
         s = self.settings
-        near, far = sorted(SIDES, key=lambda k: costs[k])
-        cn, cf = costs[near], costs[far]
+        near = 0 if costs[0] <= costs[1] else 1
+        cn, cf = costs[near], costs[1 - near]
         if may_win[near] and cf >= s.ratio * cn and cf >= cn + s.margin:
             return near
         return None
 
     def _votes(
-        self, hps: list[F64], sizes: list[float], pose: PoseObservation | None, aspect: float
+        self, points: list[_HandPoints], pose: PoseObservation | None, aspect: float
     ) -> list[str | None]:
         if pose is None:
-            return [None] * len(hps)
-        judged = [self._pose_costs(hp, size, pose, aspect) for hp, size in zip(hps, sizes, strict=True)]
-        costs = [c for c, _ in judged]
+            return [None] * len(points)
+        sides = self._pose_sides(pose, aspect)
+        judged = [self._pose_costs(hp, sides) for hp in points]
         votes = [self._decisive(c, w) for c, w in judged]
-        if len(hps) == 2:
+        if len(points) == 2:
             a, b = votes
             if a is not None and a == b:
                 # both want the same side: the nearer hand takes it, the other the remaining side
-                keep = 0 if costs[0][a] <= costs[1][a] else 1
-                votes[1 - keep] = _other(a)
+                keep = 0 if judged[0][0][a] <= judged[1][0][a] else 1
+                votes[1 - keep] = 1 - a
             elif a is not None and b is None:
-                votes[1] = _other(a)
+                votes[1] = 1 - a
             elif b is not None and a is None:
-                votes[0] = _other(b)
-        return votes
+                votes[0] = 1 - b
+        return [None if v is None else SIDES[v] for v in votes]
 
     def resolve(self, frame: TrackedFrame, *, aspect: float = 1.0) -> TrackedFrame:
         """``frame`` with its hands relabelled (at most two, sorted Left first).
@@ -236,11 +283,11 @@ class HandednessResolver:
         hands = sorted(frame.hands, key=lambda h: -h.score)[:2]
         if not hands:
             return frame if not frame.hands else dataclasses.replace(frame, hands=())
-        hps = [_xy(h.landmarks, aspect) for h in hands]
-        wrists = [hp[0] for hp in hps]
-        sizes = [_box_size(hp) for hp in hps]
+        points = [_hand_points(h, aspect) for h in hands]
+        wrists = [(p[0], p[1]) for p in points]
+        sizes = [p[4] for p in points]
         matches = _match(wrists, sizes, self._tracks, s.track_distance)
-        votes = self._votes(hps, sizes, frame.pose, aspect)
+        votes = self._votes(points, frame.pose, aspect)
         alpha = 1.0 if s.label_tau_ms == 0.0 else 1.0 - math.exp(-dt / s.label_tau_ms)
         new_tracks: list[_Track] = []
         for h, hand in enumerate(hands):
@@ -315,8 +362,9 @@ def count_label_flips(
         t = float(f.t_ms)
         tracks = [tr for tr in tracks if t - tr.last_t <= track_timeout_ms]
         hands = sorted(f.hands, key=lambda h: -h.score)[:2]
-        wrists = [_xy(h.landmarks[0], aspect) for h in hands]
-        sizes = [hand_size(h, aspect) for h in hands]
+        points = [_hand_points(h, aspect) for h in hands]
+        wrists = [(p[0], p[1]) for p in points]
+        sizes = [p[4] for p in points]
         matches = _match(wrists, sizes, tracks, track_distance)
         new: list[_Track] = []
         for h, hand in enumerate(hands):

@@ -167,6 +167,7 @@ class Retargeter:
         right = corr[bones] @ frames[bones]
         self._t = _Tables(bones, left, right)
         self._plain = not self.bone_local and not conv.rest_pose  # only the axes change
+        self._all_bones = bool(np.array_equal(bones, np.arange(len(HumanBone))))
 
     def describe(self) -> str:
         """The convention in one line (the WebSocket hello's ``coordinates.rig``)."""
@@ -181,8 +182,10 @@ class Retargeter:
     def apply(self, rotations: F64, valid: npt.NDArray[np.bool_], hips: F64) -> TargetBones:
         """Target bones for the solver's (55, 4) local rotations, ``valid`` mask and hips position."""
         t = self._t
-        local = rotations[t.bones]
-        mask = valid[t.bones]
+        if self._all_bones:  # every bone, in HumanBone order (unity, vrm…): no gather
+            local, mask = rotations, valid.copy()
+        else:
+            local, mask = rotations[t.bones], valid[t.bones]
         if self._folds:
             local, mask = local.copy(), mask.copy()
             for i, between in self._folds:

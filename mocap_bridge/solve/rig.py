@@ -32,7 +32,6 @@ the same algorithm lives in the tests (tests/reference_solve.py) as the oracle o
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +55,7 @@ from ..settings import FaceSettings, PartGateSettings, Settings
 from .body import N_BONES, BodySolver
 from .calibration import CalibrationProfile, load_calibration
 from .eyes import EyeSettings, EyeSolver
-from .face import FaceSolver, arkit_from_mediapipe
+from .face import FaceSolver
 from .gestures import GestureSettings, GestureTracker
 from .handedness import HandednessResolver
 from .hands import FINGER_BONES, HandSolver
@@ -358,14 +357,12 @@ class RigSolver:
         s = self.settings
         t_ms = float(frame.t_ms)
         frame = self._prepare(frame, t_ms)
-        hands_in: tuple[HandObservation | None, HandObservation | None] = (
-            frame.hand("Left"),
-            frame.hand("Right"),
-        )
-        entry = self._entry.valid({"Left": hands_in[0], "Right": hands_in[1]})
-        hands_in = tuple(  # type: ignore[assignment]
-            h if h is not None and h.score >= self._hand_thr and ok else None
-            for h, ok in zip(hands_in, entry, strict=True)
+        left, right = frame.hand("Left"), frame.hand("Right")
+        ok_left, ok_right = self._entry.valid({"Left": left, "Right": right})
+        thr = self._hand_thr
+        hands_in = (
+            left if left is not None and left.score >= thr and ok_left else None,
+            right if right is not None and right.score >= thr and ok_right else None,
         )
         gestures = self._gesture_events(hands_in, t_ms)
         tracked = self._filter_frame(frame, hands_in) if self._smooth else frame
@@ -510,9 +507,10 @@ class RigSolver:
             frame = self._handedness.resolve(frame)
         face = frame.face
         if self._eyes is not None and face is not None:
-            state = self._eyes.update(arkit_from_mediapipe(face.blendshapes), t_ms, landmarks=face.landmarks)
+            state = self._eyes.update_mediapipe(face.blendshapes, t_ms, landmarks=face.landmarks)
             face = FaceObservation(face.landmarks, state.apply_mediapipe(face.blendshapes), face.matrix)
-            frame = replace(frame, face=face)
+            f = frame
+            frame = TrackedFrame(f.index, f.t_ms, f.pose, face, f.hands, f.status, f.result_ms)
         elif self._eyes is not None:
             self._eyes.reset()  # a new face starts with no held gaze
         return frame
