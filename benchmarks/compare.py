@@ -31,6 +31,7 @@ from mocap_bridge.bench.overhead import (
     overhead_summary,
 )
 from mocap_bridge.frames import HandObservation, TrackedFrame
+from mocap_bridge.heap import frozen_heap
 from mocap_bridge.settings import Settings, load_settings
 
 SPEEDUP_TARGET = 10.0
@@ -60,17 +61,19 @@ def with_two_hands(frames: list[TrackedFrame]) -> tuple[list[TrackedFrame], int]
 def compare(
     frames: list[TrackedFrame], settings: Settings, *, passes: int, warmup: int = 10
 ) -> dict[str, Any]:
-    """Alternate one pass of ours and one of naive, ``passes`` times; the figures of both."""
+    """Alternate one pass of ours and one of naive, ``passes`` times; the figures of both (the
+    start-up heap frozen for both, as in a run)."""
     paths: dict[str, FramePath] = {"ours": our_path(settings), "naive": naive_path(settings)}
     times = {name: StageTimes() for name in paths}
-    for k in range(passes):
-        block = looped(frames, k)
-        for name, path in paths.items():
-            for j, f in enumerate(block):
-                marks: list[int] = []
-                path(f, marks)
-                if k > 0 or j >= warmup:
-                    times[name].add(marks)
+    blocks = [looped(frames, k) for k in range(passes)]
+    with frozen_heap():
+        for k, block in enumerate(blocks):
+            for name, path in paths.items():
+                for j, f in enumerate(block):
+                    marks: list[int] = []
+                    path(f, marks)
+                    if k > 0 or j >= warmup:
+                        times[name].add(marks)
     out = {**overhead_summary(times["ours"]), **overhead_summary(times["naive"], "overhead_naive")}
     ours, naive = out["overhead_p50_us"], out["overhead_naive_p50_us"]
     out["overhead_speedup"] = naive / ours if ours > 0 else 0.0

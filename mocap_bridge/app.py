@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -39,6 +38,7 @@ from .clock import monotonic_ms, wall_ms, wall_offset_ms
 from .edge import input_notes
 from .errors import CaptureError, ConfigError, MocapBridgeError
 from .frames import Part, RigFrame, TrackedFrame
+from .heap import frozen_heap
 from .mailbox import Mailbox
 from .pipeline import Pipeline, Recorder, RunStats, Solve
 from .recording import RecordingReader, RecordingWriter, ensure_not_source, is_recording_path
@@ -390,16 +390,12 @@ class _Session:
                 self.lm = Landmarkers(tracking, self.model_paths, live=self.live,
                                       on_result=self._hand_over if self.live else None)  # fmt: skip
                 self.plan.put(self.lm.plan())
-            # Everything built so far lives for the whole run: move it out of the collector's sight
-            # so a full collection mid-stream does not walk MediaPipe's and numpy's start-up heap.
-            gc.collect()
-            gc.freeze()
-            if self.live:
-                await self._run_live()
-            else:
-                await self._run_video()
+            with frozen_heap():
+                if self.live:
+                    await self._run_live()
+                else:
+                    await self._run_video()
         finally:
-            gc.unfreeze()
             self.stop.set()
             if status is not None:
                 status.cancel()

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..clock import perf_ns, thread_cpu_ns
 from ..frames import Part, RigFrame, TrackedFrame
+from ..heap import frozen_heap
 from ..protocols.livelink import LiveLinkEncoder
 from ..protocols.osc import OscEncoder
 from ..protocols.vmc import VmcEncoder, load_expression_map
@@ -169,15 +170,18 @@ def run_overhead(
     frames: Sequence[TrackedFrame], settings: Settings, *, passes: int, warmup: int = 10
 ) -> StageTimes:
     """Time ``passes`` passes of ``frames`` through :func:`our_path` (the first ``warmup`` frames of
-    the first pass are not counted: first calls allocate)."""
+    the first pass are not counted: first calls allocate). As in a run, the heap built before the
+    stream starts is frozen out of the garbage collector's sight (see app.py)."""
     path = our_path(settings)
     times = StageTimes()
-    for k in range(passes):
-        for j, f in enumerate(looped(frames, k)):
-            marks: list[int] = []
-            c0 = thread_cpu_ns()
-            path(f, marks)
-            cpu = thread_cpu_ns() - c0
-            if k > 0 or j >= warmup:
-                times.add(marks, cpu)
+    blocks = [looped(frames, k) for k in range(passes)]
+    with frozen_heap():
+        for k, block in enumerate(blocks):
+            for j, f in enumerate(block):
+                marks: list[int] = []
+                c0 = thread_cpu_ns()
+                path(f, marks)
+                cpu = thread_cpu_ns() - c0
+                if k > 0 or j >= warmup:
+                    times.add(marks, cpu)
     return times
