@@ -297,12 +297,17 @@ class RigSolver:
         if key != self._present_key:
             self._set_present(key)
         vs = self._vscale
-        for sl, inv in zip(_BBOX_SLICES, _inv_sizes(lm3), strict=True):
-            vs[sl] = inv
+        # (an absent part's scale is never used: its elements pass through and start afresh)
+        for sl, inv, here in zip(_BBOX_SLICES, _inv_sizes(lm3), key, strict=True):
+            if here:
+                vs[sl] = inv
         x = self._packed
-        filt = self._lm_filter(
-            x, frame.t_ms * 1e-3, present=None if self._all_present else self._present, value_scale=vs
-        )
+        if self._all_present:
+            filt = self._lm_filter(x, frame.t_ms * 1e-3, value_scale=vs)
+        else:
+            filt = self._lm_filter(
+                x, frame.t_ms * 1e-3, present=self._present, value_scale=vs, present_key=key
+            )
         out: F32 = (filt if self._smooth_all else np.where(self._smooth_mask, filt, x)).astype(np.float32)
         return self._tracked_frame(frame, hands, out)
 
