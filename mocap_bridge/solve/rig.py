@@ -276,14 +276,16 @@ class RigSolver:
         self._body_core = np.zeros(N_BONES, dtype=bool)  # bones whose liveness decides body OK
 
     # ------------------------------------------------------------------ smoothing of the frame
-    def _filter_frame(self, frame: TrackedFrame, hands: tuple[HandObservation | None, ...]) -> TrackedFrame:
+    def _filter_frame(
+        self, frame: TrackedFrame, hands: tuple[HandObservation | None, HandObservation | None]
+    ) -> TrackedFrame:
         """The frame with every present numeric array smoothed (one One-Euro call, see module doc).
 
         ``hands`` are the frame's (left, right) hands after the score threshold (None = absent).
         """
         lm3 = self._lm3
         pose, face = frame.pose, frame.face
-        key = (pose is not None, face is not None, *(h is not None for h in hands))
+        key = (pose is not None, face is not None, hands[0] is not None, hands[1] is not None)
         if pose is not None:
             np.copyto(lm3[_R_POSE], pose.landmarks[:, :3])
             np.copyto(lm3[_R_POSE_W], pose.world)
@@ -312,7 +314,7 @@ class RigSolver:
         return self._tracked_frame(frame, hands, out)
 
     def _tracked_frame(
-        self, frame: TrackedFrame, hands: tuple[HandObservation | None, ...], out: F32
+        self, frame: TrackedFrame, hands: tuple[HandObservation | None, HandObservation | None], out: F32
     ) -> TrackedFrame:
         """The smoothed TrackedFrame whose arrays are views of the packed filter output ``out``."""
         pose, face = frame.pose, frame.face
@@ -324,11 +326,17 @@ class RigSolver:
             new_pose = PoseObservation(lm, o3[_R_POSE_W], pose.mask)
         if face is not None:
             new_face = FaceObservation(o3[_R_FACE], out[_OFF["blendshapes"]], face.matrix)
-        new_hands = tuple(
-            HandObservation(h.label, h.score, o3[_R_HAND[i]], o3[_R_HAND_W[i]])
-            for i, h in enumerate(hands)
-            if h is not None
+        left, right = hands
+        new_left = (
+            None
+            if left is None
+            else HandObservation(left.label, left.score, o3[_R_HAND[0]], o3[_R_HAND_W[0]])
         )
+        if right is None:
+            new_hands: tuple[HandObservation, ...] = () if new_left is None else (new_left,)
+        else:
+            new_right = HandObservation(right.label, right.score, o3[_R_HAND[1]], o3[_R_HAND_W[1]])
+            new_hands = (new_right,) if new_left is None else (new_left, new_right)
         return TrackedFrame(
             frame.index, frame.t_ms, new_pose, new_face, new_hands, frame.status, frame.result_ms
         )
@@ -363,7 +371,7 @@ class RigSolver:
         t_ms = float(frame.t_ms)
         frame = self._prepare(frame, t_ms)
         left, right = frame.hand("Left"), frame.hand("Right")
-        ok_left, ok_right = self._entry.valid({"Left": left, "Right": right})
+        ok_left, ok_right = self._entry.valid_pair(left, right)
         thr = self._hand_thr
         hands_in = (
             left if left is not None and left.score >= thr and ok_left else None,
