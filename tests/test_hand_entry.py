@@ -122,7 +122,7 @@ def test_valid_pair_is_update_reduced(margin: float, count: int, frames: int) ->
     s = HandEntrySettings(border_margin=margin, border_landmarks=count, entry_frames=frames)
     a, b = HandEntryGate(s), HandEntryGate(s)
     for _ in range(300):
-        hands = {}
+        hands: dict[str, HandObservation | None] = {}
         for side in ("Left", "Right"):
             if rng.random() < 0.8:
                 lm = (
