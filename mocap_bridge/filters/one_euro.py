@@ -96,8 +96,8 @@ class OneEuroFilter:
         # ``present_key`` of the previous call when it took the masked common step (its mask is
         # ``_live`` now); None otherwise
         self._key: Hashable | None = None
-        # ``_t`` is due: it is ``_common_t`` where ``_live`` and NaN elsewhere (the steady step
-        # leaves it to :meth:`_general`, its only reader)
+        # ``_t`` is due: it is ``_common_t`` where ``_live`` and NaN elsewhere (every path but the
+        # general one leaves it to :meth:`_general`, its only reader)
         self._t_due = False
 
     def reset(self) -> None:
@@ -164,8 +164,7 @@ class OneEuroFilter:
                 self._raw = xv.copy()  # never alias the caller's buffer (it may be refilled in place)
             self._all_same_t = self._common_t = t
             self._live = self._all_live
-            self._t.fill(t)
-            self._t_due = False
+            self._t_due = True  # every element's time is t
             return xh.copy()
         if common is not None and t > common:
             # Every element with a history was last updated at ``common`` (the previous call
@@ -179,8 +178,7 @@ class OneEuroFilter:
             self._dx = np.where(upd, edx, np.where(pres, 0.0, self._dx))
             if self._raw_derivative:
                 self._raw = np.where(pres, xv, self._raw)
-            self._t = np.where(pres, t, np.nan)  # absent elements are reset
-            self._t_due = False
+            self._t_due = True  # t where present, NaN (reset) where absent
             self._all_same_t = t if np.count_nonzero(pres) == self.n else None
             self._common_t = t
             self._live = pres.copy()
@@ -243,8 +241,7 @@ class OneEuroFilter:
             self._raw = xv.copy()
         self._all_same_t = self._common_t = t
         self._live = self._all_live
-        self._t.fill(t)
-        self._t_due = False
+        self._t_due = True  # every element's time is t
         return xh.copy()
 
     def _general(
