@@ -274,6 +274,8 @@ class RigSolver:
         self._pres_thr = g.presence_threshold
         self._hand_thr = g.hand_score_threshold
         self._body_core = np.zeros(N_BONES, dtype=bool)  # bones whose liveness decides body OK
+        # the last smoothed frame's (left, right) hands
+        self._tracked_hands: tuple[HandObservation | None, HandObservation | None] = (None, None)
 
     # ------------------------------------------------------------------ smoothing of the frame
     def _filter_frame(
@@ -332,11 +334,17 @@ class RigSolver:
             if left is None
             else HandObservation(left.label, left.score, o3[_R_HAND[0]], o3[_R_HAND_W[0]])
         )
-        if right is None:
-            new_hands: tuple[HandObservation, ...] = () if new_left is None else (new_left,)
+        new_right = (
+            None
+            if right is None
+            else HandObservation(right.label, right.score, o3[_R_HAND[1]], o3[_R_HAND_W[1]])
+        )
+        new_hands: tuple[HandObservation, ...]
+        if new_right is None:
+            new_hands = () if new_left is None else (new_left,)
         else:
-            new_right = HandObservation(right.label, right.score, o3[_R_HAND[1]], o3[_R_HAND_W[1]])
             new_hands = (new_right,) if new_left is None else (new_left, new_right)
+        self._tracked_hands = (new_left, new_right)
         return TrackedFrame(
             frame.index, frame.t_ms, new_pose, new_face, new_hands, frame.status, frame.result_ms
         )
@@ -381,11 +389,11 @@ class RigSolver:
         tracked = self._filter_frame(frame, hands_in) if self._smooth else frame
         pose = tracked.pose if s.body.enabled else None
         face = tracked.face if (s.face.enabled or s.head.enabled) else None
-        hands = (tracked.hand("Left"), tracked.hand("Right")) if s.hands.enabled else (None, None)
+        hands: tuple[HandObservation | None, HandObservation | None]
         if not s.hands.enabled:
             hands = (None, None)
         elif self._smooth:
-            pass
+            hands = self._tracked_hands  # tracked.hand("Left"), tracked.hand("Right")
         else:
             hands = hands_in
 
