@@ -77,3 +77,34 @@ def test_eye_signs() -> None:
     assert np.allclose(e[:, 1], np.radians(10))
     e = _solver(link_gaze=True).eyes(_solver().blendshapes(_mp(eyeLookInLeft=1.0)))
     assert np.isclose(e[0, 0], e[1, 0])
+
+
+def test_skipped_identity_steps_change_nothing() -> None:
+    """The steps FaceSolver skips for the default calibration (v − 0, · 1, the [0, 1] clamp
+    again) against the same solver with every step taken, bit for bit, on edge values too."""
+
+    n = len(ARKIT_NAMES)
+    rng = np.random.default_rng(5)
+    edge = np.array([0.0, -0.0, 1.0, 1.0 + 1e-16, -1e-300, 2.0, -3.0, np.nan, 0.5, 1e-320])
+    configs: list[dict[str, object]] = [
+        {},
+        {"swap_lr": True, "link_blinks": "mean"},
+        {"link_blinks": "max"},
+        {"offset": np.full(n, -0.0)},
+        {"clamp_min": np.full(n, -0.0)},
+        {"neutral": np.full(n, -0.0)},
+        {"curve": np.full(n, 2.0)},
+        {"gain": np.full(n, 1.5), "clamp_max": np.full(n, 0.8)},
+        {"neutral": rng.uniform(0.0, 0.3, n), "offset": np.full(n, 0.1)},
+    ]
+    for kw in configs:
+        fast, full = _solver(**kw), _solver(**kw)
+        full._skip_neutral = full._skip_gain = full._skip_clamp = False
+        for i in range(200):
+            mp = rng.uniform(-0.2, 1.2, 52) if i % 2 else rng.choice(edge, 52)
+            for x in (mp, mp.astype(np.float32), mp.tolist()):
+                a, b = fast.blendshapes(x), full.blendshapes(x)
+                assert a.dtype == b.dtype == np.float64
+                assert a.tobytes() == b.tobytes(), kw
+    assert _solver()._skip_clamp and not _solver(offset=np.full(n, -0.0))._skip_clamp
+    assert not _solver(neutral=np.full(n, -0.0))._skip_neutral

@@ -111,3 +111,25 @@ def test_gate_holds_then_eases_a_hand_at_the_edge(fist: list[TrackedFrame]) -> N
         assert np.allclose(out_raw[i], raw[i])
     moved = [i for i in TOP_EDGE if t[i] - t[TOP_EDGE[0]] > hold]
     assert moved and all(np.abs(out_edge[i]).sum() < np.abs(out_edge[TOP_EDGE[0] - 1]).sum() for i in moved)
+
+
+@pytest.mark.parametrize(("margin", "count", "frames"), [(0.02, 1, 3), (0.1, 3, 1), (0.0, 1, 2)])
+def test_valid_pair_is_update_reduced(margin: float, count: int, frames: int) -> None:
+    """RigSolver's per-frame call (:meth:`HandEntryGate.valid_pair`) against :meth:`update`."""
+    from mocap_bridge.frames import HandObservation
+
+    rng = np.random.default_rng(3)
+    s = HandEntrySettings(border_margin=margin, border_landmarks=count, entry_frames=frames)
+    a, b = HandEntryGate(s), HandEntryGate(s)
+    for _ in range(300):
+        hands: dict[str, HandObservation | None] = {}
+        for side in ("Left", "Right"):
+            if rng.random() < 0.8:
+                lm = (
+                    rng.uniform(-0.05, 1.05, (21, 3))
+                    if rng.random() < 0.3
+                    else rng.uniform(0.2, 0.8, (21, 3))
+                )
+                hands[side] = HandObservation(side, 0.9, lm.astype(np.float32), np.zeros((21, 3), np.float32))
+        v = a.update(hands)
+        assert b.valid_pair(hands.get("Left"), hands.get("Right")) == (v["Left"].valid, v["Right"].valid)

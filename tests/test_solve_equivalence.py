@@ -352,6 +352,37 @@ def test_one_euro_with_absent_parts_matches_plain_algorithm(raw: bool) -> None:
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("raw", [False, True])
+def test_one_euro_with_present_key_matches_plain_algorithm(raw: bool) -> None:
+    """``present_key`` (RigSolver passes its present-parts tuple): the same mask again takes the
+    steady step; masks changing, time going back, resets and all-present calls in between; the
+    input buffer refilled in place, as RigSolver does."""
+    rng = np.random.default_rng(12)
+    n = 40
+    f = OneEuroFilter(n, 0.5, 20.0, 1.0, raw_derivative=raw)
+    ref = _plain_one_euro(n, 0.5, 20.0, raw)
+    parts = np.ones(4, bool)
+    buf = np.zeros(n)
+    t = 0.0
+    for i in range(400):
+        r = rng.random()
+        if r < 0.08:
+            parts = rng.random(4) > 0.4
+        if r > 0.99:
+            f.reset()
+            ref = _plain_one_euro(n, 0.5, 20.0, raw)
+        t += 0.033 if rng.random() > 0.03 else -0.01
+        present = np.repeat(parts, n // 4)
+        buf[:] = np.sin(0.05 * i + np.arange(n)) + rng.normal(0.0, 0.01, n)
+        vs = np.repeat(rng.uniform(1.0, 3.0, 4), n // 4)
+        if parts.all():
+            a = f(buf, t, value_scale=vs)
+        else:
+            a = f(buf, t, present=present, value_scale=vs, present_key=tuple(parts.tolist()))
+        b = ref(buf.copy(), t, present, vs)
+        assert np.array_equal(a, b)
+
+
 def test_small_one_euro_matches_vectorised_path() -> None:
     rng = np.random.default_rng(9)
     small, big = OneEuroFilter(3, 0.5, 20.0, 1.0), OneEuroFilter(12, 0.5, 20.0, 1.0)

@@ -97,13 +97,11 @@ class Gate:
             self._valid = valid.copy()
             self._seen |= valid
             self._set_phase()
-        age = t_ms - self._t_event
-        self._age = age
         target = np.where(valid[:, None], lv, self.rest)
         frm = self._from
         out: F64
         self._settled = t_ms >= self._settled_t
-        if self._settled:
+        if self._settled:  # (``_age`` is read only while not settled)
             # every weight is 1: the general step below with w = 1
             if self.quaternion:
                 sign = np.where(np.vecdot(frm, target) < 0.0, -1.0, 1.0)
@@ -112,6 +110,8 @@ class Gate:
                 out = frm + (target - frm)
             self._out = out
             return out.copy()
+        age = t_ms - self._t_event
+        self._age = age
         # w = smoothstep(age / reacq) while valid, smoothstep((age − hold) / release) while not
         # (``age − 0`` is ``age`` exactly, so one expression serves both).
         c = np.subtract(age, self._w_off)

@@ -111,5 +111,19 @@ class HandEntryGate:
 
     def valid(self, hands: dict[str, HandObservation | None]) -> tuple[bool, bool]:
         """(left, right) validity flags: :meth:`update` reduced to what the gating consumes."""
-        v = self.update(hands)
-        return v["Left"].valid, v["Right"].valid
+        return self.valid_pair(hands.get("Left"), hands.get("Right"))
+
+    def valid_pair(self, left: HandObservation | None, right: HandObservation | None) -> tuple[bool, bool]:
+        """:meth:`valid` of the (left, right) hands: the same rules, no verdicts built."""
+        s = self.settings
+        streak = self._streak
+        ok = []
+        for side, hand in (("Left", left), ("Right", right)):
+            if hand is None:
+                streak[side] = 0
+                ok.append(False)
+                continue
+            n = 0 if touches_border(hand.landmarks, s.border_margin, s.border_landmarks) else streak[side] + 1
+            streak[side] = n
+            ok.append(n >= s.entry_frames)
+        return ok[0], ok[1]

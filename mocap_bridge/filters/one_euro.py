@@ -31,6 +31,7 @@ No I/O, no clock: time is passed in (seconds, float).
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,12 +93,20 @@ class OneEuroFilter:
         self._common_t: float | None = None  # every element with a history was updated at this time
         self._live = np.zeros(n, dtype=bool)  # elements with a history (``_t`` not NaN)
         self._all_live = np.ones(n, dtype=bool)  # (never written)
+        # ``present_key`` of the previous call when it took the masked common step (its mask is
+        # ``_live`` now); None otherwise
+        self._key: Hashable | None = None
+        # ``_t`` is due: it is ``_common_t`` where ``_live`` and NaN elsewhere (every path but the
+        # general one leaves it to :meth:`_general`, its only reader)
+        self._t_due = False
 
     def reset(self) -> None:
         """Forget every element's history."""
         self._t.fill(np.nan)
+        self._t_due = False
         self._all_same_t = None
         self._common_t = None
+        self._key = None
         self._live = np.zeros(self.n, dtype=bool)
 
     def __call__(
@@ -107,10 +116,40 @@ class OneEuroFilter:
         *,
         present: npt.NDArray[np.bool_] | None = None,
         value_scale: float | npt.ArrayLike = 1.0,
+        present_key: Hashable | None = None,
     ) -> F64:
-        """Filter ``x`` (n,) observed at time ``t`` (seconds); returns a new array."""
+        """Filter ``x`` (n,) observed at time ``t`` (seconds); returns a new array.
+
+        ``present_key`` (optional, with ``present``): a caller that passes the same mask again may
+        pass the same key with it (any hashable but None; a different key for a different mask),
+        which spares comparing the masks. The result is the same with or without it.
+        """
         xv = np.asarray(x, dtype=np.float64).reshape(self.n)
         last = self._all_same_t
+        common = self._common_t
+        if (
+            present_key is not None
+            and present_key == self._key
+            and present is not None
+            and common is not None
+            and t > common
+        ):
+            # Steady: the same mask as the previous call, which took the common step below, so
+            # the present elements are exactly the ones with a history (``_live``): all of them
+            # take the step, the absent ones pass through. The state of an element without a
+            # history is never read (a present one starts fresh), so it takes the unmasked step.
+            xh, edx = self._step(xv, t - common, value_scale)
+            out: F64 = np.where(present, xh, xv)
+            self._x = xh
+            self._dx = edx
+            if self._raw_derivative:
+                self._raw = xv.copy()  # never alias the caller's buffer (it may be refilled in place)
+            if last is not None:
+                self._all_same_t = t
+            self._common_t = t
+            self._t_due = True
+            return out
+        self._key = None
         if present is None and last is not None:
             # Fast path: all elements share the previous timestamp, so Te is one scalar.
             te = t - last
@@ -125,9 +164,8 @@ class OneEuroFilter:
                 self._raw = xv.copy()  # never alias the caller's buffer (it may be refilled in place)
             self._all_same_t = self._common_t = t
             self._live = self._all_live
-            self._t.fill(t)
+            self._t_due = True  # every element's time is t
             return xh.copy()
-        common = self._common_t
         if common is not None and t > common:
             # Every element with a history was last updated at ``common`` (the previous call
             # updated or reset them all): one scalar Te, the fast step for every element, and the
@@ -140,10 +178,12 @@ class OneEuroFilter:
             self._dx = np.where(upd, edx, np.where(pres, 0.0, self._dx))
             if self._raw_derivative:
                 self._raw = np.where(pres, xv, self._raw)
-            self._t = np.where(pres, t, np.nan)  # absent elements are reset
+            self._t_due = True  # t where present, NaN (reset) where absent
             self._all_same_t = t if np.count_nonzero(pres) == self.n else None
             self._common_t = t
             self._live = pres.copy()
+            if present is not None:
+                self._key = present_key
             return out
         return self._general(xv, t, present, value_scale)
 
@@ -201,7 +241,7 @@ class OneEuroFilter:
             self._raw = xv.copy()
         self._all_same_t = self._common_t = t
         self._live = self._all_live
-        self._t.fill(t)
+        self._t_due = True  # every element's time is t
         return xh.copy()
 
     def _general(
@@ -212,6 +252,9 @@ class OneEuroFilter:
         value_scale: float | npt.ArrayLike,
     ) -> F64:
         pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+        if self._t_due:
+            self._t = np.where(self._live, math.nan if self._common_t is None else self._common_t, np.nan)
+            self._t_due = False
         prev = self._raw if self._raw_derivative else self._x
         # per-element Te (elements last updated at different times, or time not increasing)
         te_a = t - self._t  # NaN where uninitialised
@@ -261,10 +304,14 @@ class RotationOneEuro:
         self._last_t: float | None = None  # fast path: every live element was updated at this time
         self._a_d_te = math.nan
         self._a_d = np.zeros(n)
+        # ``_t`` is due: it is ``_last_t`` where ``_live`` and NaN elsewhere (the fast path leaves
+        # it to the general one, its only reader)
+        self._t_due = False
 
     def reset(self) -> None:
         """Forget every rotation's history."""
         self._t.fill(np.nan)
+        self._t_due = False
         self._live.fill(False)
         self._last_t = None
 
@@ -280,13 +327,16 @@ class RotationOneEuro:
             te = t - last
             live = self._live
             upd = pres & live
-            fresh = pres & ~live
+            fresh = pres > live  # pres & ~live
             if te != self._a_d_te:
                 self._a_d = te / (te + self._tau_d)
                 self._a_d_te = te
             te_s: F64 | float = te
             a_d = self._a_d
         else:
+            if self._t_due:
+                self._t = np.where(self._live, math.nan if self._last_t is None else self._last_t, np.nan)
+                self._t_due = False
             te_a = t - self._t
             with np.errstate(invalid="ignore"):
                 fresh = pres & np.isnan(te_a)
@@ -323,13 +373,15 @@ class RotationOneEuro:
         out: F64 = qh
         keep = upd | fresh
         np.copyto(self._q, out, where=keep[:, None])
-        self._speed = np.where(upd, edx, np.where(fresh, 0.0, self._speed))
         if last is not None and t > last:
-            # every element either updated/initialised now, or reset (absent)
+            # every element either updated/initialised now, or reset (absent: its speed is never
+            # read again, it starts fresh)
+            self._speed = np.where(upd, edx, 0.0)
             self._live = keep
-            self._t = np.where(keep, t, np.nan)
+            self._t_due = True
             self._last_t = t
         else:
+            self._speed = np.where(upd, edx, np.where(fresh, 0.0, self._speed))
             self._t = np.where(keep, t, np.where(pres, self._t, np.nan))
             self._live = ~np.isnan(self._t)
             self._last_t = t if bool((keep | ~pres).all()) else None

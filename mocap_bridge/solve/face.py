@@ -101,6 +101,18 @@ class FaceSolver:
         self._linear = bool(np.all(self._curve == 1.0))
         self._lo = np.asarray(clamp_min, dtype=np.float64)
         self._hi = np.asarray(clamp_max, dtype=np.float64)
+
+        # Steps that leave every value as it is, skipped: a neutral of +0 (v − 0 and v · 1/1 are
+        # v), a gain of 1, and with a linear curve, an offset of +0 (no −0 after it) and clamps
+        # [+0, 1], the second clamp (the first already put every value in [+0, 1]).
+        def plus_zero(a: F64) -> bool:
+            return not np.any(a) and not np.signbit(a).any()
+
+        self._skip_neutral = plus_zero(self._neutral)
+        self._skip_gain = bool(np.all(self._gain == 1.0))
+        self._skip_clamp = (
+            self._linear and plus_zero(self._offset) and plus_zero(self._lo) and bool(np.all(self._hi == 1.0))
+        )
         self._swap = swap_lr
         self._link_blinks = link_blinks
         self._link_gaze = link_gaze
@@ -110,17 +122,23 @@ class FaceSolver:
 
     def blendshapes(self, mp_scores: npt.ArrayLike) -> F64:
         """MediaPipe scores (52, MP order) -> calibrated ARKit (52,)."""
-        v = np.take(np.asarray(mp_scores), _TAKE) - self._neutral  # tongueOut: set to 0 below
-        v *= self._inv_span
+        v = np.take(np.asarray(mp_scores), _TAKE)  # tongueOut: set to 0 below
+        if v.dtype != np.float64:
+            v = v.astype(np.float64)
+        if not self._skip_neutral:
+            v -= self._neutral
+            v *= self._inv_span
         np.maximum(v, 0.0, out=v)
         if self._swap:
             v = v[SWAP_LR]
-        v *= self._gain
+        if not self._skip_gain:
+            v *= self._gain
         v += self._offset
         np.minimum(np.maximum(v, 0.0, out=v), 1.0, out=v)
         if not self._linear:
             v = v**self._curve
-        np.minimum(np.maximum(v, self._lo, out=v), self._hi, out=v)
+        if not self._skip_clamp:
+            np.minimum(np.maximum(v, self._lo, out=v), self._hi, out=v)
         v[ARKit.tongueOut] = 0.0
         if self._link_blinks == "mean":
             v[_BL] = v[_BR] = 0.5 * (v[_BL] + v[_BR])

@@ -228,6 +228,13 @@ def _direction_term(cos: float, up_cos: float) -> float:
 _RULES = tuple((g, tuple((i, w) for i, w in enumerate(pat) if w is not None)) for g, pat in PATTERNS.items())
 #: the same rules as indices into ``extension + (1 − extension)`` (5 memberships each way)
 _RULE_ROWS = tuple((g, tuple(i if w else 5 + i for i, w in rules)) for g, rules in _RULES)
+#: the classes by value, and per rule: the class's index, its rows, and its extra term (below)
+_GESTURES = tuple(Gesture)
+_THUMB_UP, _THUMB_DOWN, _POINTING_UP, _CLOSED_FIST = 1, 2, 3, 4
+_EXTRA = {Gesture.Thumb_Up: _THUMB_UP, Gesture.Thumb_Down: _THUMB_DOWN,
+          Gesture.Pointing_Up: _POINTING_UP, Gesture.Closed_Fist: _CLOSED_FIST}  # fmt: skip
+_RULE_PLAN = tuple((int(g), rows, _EXTRA.get(g, 0)) for g, rows in _RULE_ROWS)
+assert all(int(g) == i for i, g in enumerate(_GESTURES))
 
 
 def _score_list(
@@ -236,20 +243,20 @@ def _score_list(
     """:func:`gesture_scores` as a list, from the :class:`FingerStates` values."""
     clear = _ramp(protrusion, s.thumb_protrusion_min, s.thumb_protrusion_full)
     member = [*ext, *[1.0 - e for e in ext]]
-    out = [0.0] * len(Gesture)
-    for g, rows in _RULE_ROWS:
+    out = [0.0] * len(_GESTURES)
+    for g, rows, extra in _RULE_PLAN:
         score = min(map(member.__getitem__, rows))
-        if g is Gesture.Thumb_Up:
+        if extra == _THUMB_UP:
             score = min(score, clear, _direction_term(thumb_up, s.up_cos))
-        elif g is Gesture.Thumb_Down:
+        elif extra == _THUMB_DOWN:
             score = min(score, clear, _direction_term(-thumb_up, s.up_cos))
-        elif g is Gesture.Pointing_Up:
+        elif extra == _POINTING_UP:
             score = min(score, _direction_term(index_up, s.up_cos))
-        elif g is Gesture.Closed_Fist:
+        elif extra == _CLOSED_FIST:
             # a fist whose thumb clears it up or down is Thumb_Up / Thumb_Down instead
             score = min(score, 1.0 - clear * _direction_term(abs(thumb_up), s.up_cos))
         out[g] = score
-    out[Gesture.None_] = 1.0 - max(out[1:])
+    out[0] = 1.0 - max(out[1:])  # None_
     return out
 
 
@@ -270,8 +277,8 @@ def classify(
     scores = _score_list(ext, protrusion, thumb_up, index_up, s)
     best = max(range(1, len(scores)), key=scores.__getitem__)
     if scores[best] < s.min_score:
-        return Gesture.None_, scores[Gesture.None_]
-    return Gesture(best), scores[best]
+        return Gesture.None_, scores[0]
+    return _GESTURES[best], scores[best]
 
 
 class GestureTracker:

@@ -274,16 +274,20 @@ class RigSolver:
         self._pres_thr = g.presence_threshold
         self._hand_thr = g.hand_score_threshold
         self._body_core = np.zeros(N_BONES, dtype=bool)  # bones whose liveness decides body OK
+        # the last smoothed frame's (left, right) hands
+        self._tracked_hands: tuple[HandObservation | None, HandObservation | None] = (None, None)
 
     # ------------------------------------------------------------------ smoothing of the frame
-    def _filter_frame(self, frame: TrackedFrame, hands: tuple[HandObservation | None, ...]) -> TrackedFrame:
+    def _filter_frame(
+        self, frame: TrackedFrame, hands: tuple[HandObservation | None, HandObservation | None]
+    ) -> TrackedFrame:
         """The frame with every present numeric array smoothed (one One-Euro call, see module doc).
 
         ``hands`` are the frame's (left, right) hands after the score threshold (None = absent).
         """
         lm3 = self._lm3
         pose, face = frame.pose, frame.face
-        key = (pose is not None, face is not None, *(h is not None for h in hands))
+        key = (pose is not None, face is not None, hands[0] is not None, hands[1] is not None)
         if pose is not None:
             np.copyto(lm3[_R_POSE], pose.landmarks[:, :3])
             np.copyto(lm3[_R_POSE_W], pose.world)
@@ -297,17 +301,22 @@ class RigSolver:
         if key != self._present_key:
             self._set_present(key)
         vs = self._vscale
-        for sl, inv in zip(_BBOX_SLICES, _inv_sizes(lm3), strict=True):
-            vs[sl] = inv
+        # (an absent part's scale is never used: its elements pass through and start afresh)
+        for sl, inv, here in zip(_BBOX_SLICES, _inv_sizes(lm3), key, strict=True):
+            if here:
+                vs[sl] = inv
         x = self._packed
-        filt = self._lm_filter(
-            x, frame.t_ms * 1e-3, present=None if self._all_present else self._present, value_scale=vs
-        )
+        if self._all_present:
+            filt = self._lm_filter(x, frame.t_ms * 1e-3, value_scale=vs)
+        else:
+            filt = self._lm_filter(
+                x, frame.t_ms * 1e-3, present=self._present, value_scale=vs, present_key=key
+            )
         out: F32 = (filt if self._smooth_all else np.where(self._smooth_mask, filt, x)).astype(np.float32)
         return self._tracked_frame(frame, hands, out)
 
     def _tracked_frame(
-        self, frame: TrackedFrame, hands: tuple[HandObservation | None, ...], out: F32
+        self, frame: TrackedFrame, hands: tuple[HandObservation | None, HandObservation | None], out: F32
     ) -> TrackedFrame:
         """The smoothed TrackedFrame whose arrays are views of the packed filter output ``out``."""
         pose, face = frame.pose, frame.face
@@ -319,11 +328,23 @@ class RigSolver:
             new_pose = PoseObservation(lm, o3[_R_POSE_W], pose.mask)
         if face is not None:
             new_face = FaceObservation(o3[_R_FACE], out[_OFF["blendshapes"]], face.matrix)
-        new_hands = tuple(
-            HandObservation(h.label, h.score, o3[_R_HAND[i]], o3[_R_HAND_W[i]])
-            for i, h in enumerate(hands)
-            if h is not None
+        left, right = hands
+        new_left = (
+            None
+            if left is None
+            else HandObservation(left.label, left.score, o3[_R_HAND[0]], o3[_R_HAND_W[0]])
         )
+        new_right = (
+            None
+            if right is None
+            else HandObservation(right.label, right.score, o3[_R_HAND[1]], o3[_R_HAND_W[1]])
+        )
+        new_hands: tuple[HandObservation, ...]
+        if new_right is None:
+            new_hands = () if new_left is None else (new_left,)
+        else:
+            new_hands = (new_right,) if new_left is None else (new_left, new_right)
+        self._tracked_hands = (new_left, new_right)
         return TrackedFrame(
             frame.index, frame.t_ms, new_pose, new_face, new_hands, frame.status, frame.result_ms
         )
@@ -358,7 +379,7 @@ class RigSolver:
         t_ms = float(frame.t_ms)
         frame = self._prepare(frame, t_ms)
         left, right = frame.hand("Left"), frame.hand("Right")
-        ok_left, ok_right = self._entry.valid({"Left": left, "Right": right})
+        ok_left, ok_right = self._entry.valid_pair(left, right)
         thr = self._hand_thr
         hands_in = (
             left if left is not None and left.score >= thr and ok_left else None,
@@ -368,11 +389,11 @@ class RigSolver:
         tracked = self._filter_frame(frame, hands_in) if self._smooth else frame
         pose = tracked.pose if s.body.enabled else None
         face = tracked.face if (s.face.enabled or s.head.enabled) else None
-        hands = (tracked.hand("Left"), tracked.hand("Right")) if s.hands.enabled else (None, None)
+        hands: tuple[HandObservation | None, HandObservation | None]
         if not s.hands.enabled:
             hands = (None, None)
         elif self._smooth:
-            pass
+            hands = self._tracked_hands  # tracked.hand("Left"), tracked.hand("Right")
         else:
             hands = hands_in
 
