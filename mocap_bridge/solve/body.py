@@ -169,6 +169,7 @@ _LEG_BONES = np.array(
 _SPINE3 = np.array([int(HB.Spine), int(HB.Chest), int(HB.UpperChest)])
 _NECK2 = np.array([int(HB.Neck), int(HB.Head)])
 _IDENTITY_Q = np.array([0.0, 0.0, 0.0, 1.0])
+_UPPER_CHEST = int(HB.UpperChest)
 _FLIP = np.array([1.0, -1.0, -1.0])
 
 # Limb twist fallback: share of the rest reference carried from the chest/hips.
@@ -193,6 +194,8 @@ _LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other wa
 _REL_P = np.concatenate(([15, 0, 1], _PAR_IDX))
 _REL_C = np.concatenate(([0, 1, 2], _CHI_IDX))
 _LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
+#: the bone each row of ``q`` lands on (hips -> chest and chest -> head land on Spine and Neck first)
+_Q_BONES = np.concatenate(([int(HB.Hips), int(HB.Spine), int(HB.Neck)], _PAIR_BONES))
 _HAND_ROWS = (7, 8)
 _HAND_BONE = (int(HB.LeftHand), int(HB.RightHand))
 _HAND_DEPS = ((L_EL, L_WR), (R_EL, R_WR))
@@ -228,12 +231,15 @@ _UNIT_ROWS = np.concatenate((_UPPER, _LOWER, [0, 1]))  # limbs (eps 1e-9), then 
 _UNIT_EPS = np.array([1e-9] * 8 + [1e-12] * 2)
 
 
-_EYE3 = np.eye(3).tolist()
+_EYE3 = np.eye(3)
 
-
-def _ext(v: list[float]) -> list[float]:
-    """An extended vector (x, y, z, x, y) as a list (quat.py)."""
-    return [v[0], v[1], v[2], v[0], v[1]]
+# Limb twist inputs from the torso frames t = [hips, chest] (2, 3, 3), flattened: the rest
+# directions a (chest +X, chest −X, hips −Y twice) and the parents' +Z v (chest twice, hips twice),
+# extended, as one signed take: av[i, e] = sign_i · t[frame_i, e mod 3, column_i].
+_AV_FRAME = np.array([1, 1, 0, 0, 1, 1, 0, 0])
+_AV_COL = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+_AV_TAKE = _AV_FRAME[:, None] * 9 + np.array([0, 1, 2, 0, 1]) * 3 + _AV_COL[:, None]
+_AV_SIGN = np.array([[1.0], [-1.0], [-1.0], [-1.0], [1.0], [1.0], [1.0], [1.0]])
 
 
 class BodySolver:
@@ -288,10 +294,8 @@ class BodySolver:
         # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
         # (k = a × u) without its cross products.
         # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
-        a_rows = [[r[0] for r in tc], [-r[0] for r in tc], [-r[1] for r in th]]
-        v_rows = [[r[2] for r in tc], [r[2] for r in th]]
-        av = np.array([_ext(a_rows[0]), _ext(a_rows[1]), _ext(a_rows[2]), _ext(a_rows[2]),
-                       _ext(v_rows[0]), _ext(v_rows[0]), _ext(v_rows[1]), _ext(v_rows[1])])  # fmt: skip
+        t = np.array((th, tc))
+        av = t.reshape(18)[_AV_TAKE] * _AV_SIGN
         a, v = av[:4], av[4:]
         f = np.vecdot(upper[:, :3], v[:, :3]) / np.maximum(1.0 + np.vecdot(a[:, :3], upper[:, :3]), 1e-6)
         a += upper
@@ -314,7 +318,9 @@ class BodySolver:
                 sec[5 + i] = ref[i]
 
         g = self._gf  # rows 0..14 rewritten below, row 15 the identity
-        g[:2] = (_EYE3, tc) if self.upper_body else (th, tc)
+        g[:2] = t
+        if self.upper_body:
+            g[0] = _EYE3  # hips at rest
         g[2:15] = basis_e(prim[2:], sec[2:]) @ _REST_BT_LIMBS
         if head_global is not None:
             g[2] = to_matrix_1(head_global)
@@ -324,18 +330,18 @@ class BodySolver:
                 g[_HAND_ROWS[i]] = hf
 
         q = from_rotation_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
-        rot = _IDENTITY_55.copy()
-        rot[HB.Hips] = q[0]
-        rot[_SPINE3] = qpow_1(q[1], 1.0 / 3.0)
-        rot[_NECK2] = qpow_1(q[2], 0.5)
-        rot[_PAIR_BONES] = q[3:]
-
         valid = np.zeros(N_BONES, dtype=bool)
         valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
+        rot = _IDENTITY_55.copy()
+        rot[_Q_BONES] = q  # Spine and Neck rows are overwritten by the shares below
+        q12 = q[1:3].tolist()
+        rot[_SPINE3] = qpow_1(q12[0], 1.0 / 3.0)
+        neck = q12[1]
         if head_global is not None:
             valid[_NECK2] = True
-            if not valid[HB.UpperChest]:
-                rot[_NECK2] = qpow_1(head_global, 0.5)
+            if not valid[_UPPER_CHEST]:
+                neck = head_global
+        rot[_NECK2] = qpow_1(neck, 0.5)
         for i in range(2):
             if hands[i] is not None:
                 valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
