@@ -79,9 +79,17 @@ class HandSolver:
         """(:meth:`frames`, :meth:`fingers`) of stacked world landmarks (2, 21, 3), fused (module doc)."""
         sv = _SEG_MAT @ (world_mp @ _FLIP_EXT)  # (2, 17, 5)
         (pl, sl), (pr, sr) = sv[:, :2, :3].tolist()
-        g: F64 = np.array([basis_1(pl, sl), basis_1(pr, sr)]) @ _REST_BT  # two frames: plain floats
+        # two frames: plain floats. G = B B₀ᵀ with B₀ a signed permutation: rows of B are (p, s, n),
+        # of G (p, −n, s) left and (−p, n, s) right (what the matmul gives); built extended at once.
+        ge = np.array(
+            [
+                [[p, -n, s, p, -n] for p, s, n in basis_1(pl, sl)],
+                [[-p, n, s, -p, n] for p, s, n in basis_1(pr, sr)],
+            ]
+        )
+        g: F64 = ge[..., :3]
         # segment directions in the hand frame, Gᵀ d, extended: (2, 15, 5) -> (2, 3 levels, 5, 5)
-        d = sv[:, 2:, :3] @ (g @ EXT3)
+        d = sv[:, 2:, :3] @ ge
         d /= np.maximum(np.sqrt(np.vecdot(d[..., :3], d[..., :3])), 1e-9)[..., None]
         d = d.reshape(2, 3, 5, 5)
         u, k, x, q = self._u, self._k, self._x, self._q
