@@ -160,6 +160,7 @@ def test_float_and_extended_kernels_match_numpy_forms() -> None:
     a, b = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
     ae, be = a @ quat.EXT3, b @ quat.EXT3
     assert np.array_equal(quat.cross_e(ae, be), quat.cross(a, b))
+    assert np.array_equal(quat.dot0(np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)), np.vecdot(a, b))
     assert np.abs(quat.basis_e(ae, be) - quat.basis(a, b)).max() < 1e-15
     for i in range(20):
         b1 = np.array(quat.basis_1(a[i].tolist(), b[i].tolist()))

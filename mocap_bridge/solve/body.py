@@ -40,7 +40,7 @@ from .quat import (
     EXT3,
     basis,
     basis_1,
-    basis_e,
+    dot0,
     from_rotation_matrix,
     qpow_1,
     to_matrix_1,
@@ -225,7 +225,17 @@ _FLIP_EXT = EXT3 * _FLIP[:, None]
 _LIMBS = np.concatenate((_UPPER, _LOWER))
 _LIMB_A_ROWS = np.array([1, 1, 2, 2])  # rows of [p_hips, p_chest, s_hips, s_chest]: rest direction
 _LIMB_V_ROWS = np.array([1, 1, 0, 0])  # rows of [n_hips, n_chest]: the parent's +Z
-_REST_BT_LIMBS = _REST_BT[2:]
+# Frames of segments 2..14 from their basis columns (p, s⊥, n) held component-major in a
+# (3 columns, 5 components, 13 segments) buffer: each rest basis B₀ is a signed permutation, so
+# every entry of G = B B₀ᵀ is ± one entry of B (exactly what the matmul gives): one signed take.
+_REST_B_LIMBS = np.swapaxes(_REST_BT[2:], -1, -2)  # B₀: [segment, row j, column k]
+_G_COL = np.argmax(np.abs(_REST_B_LIMBS), axis=2)  # (13, 3): the column k of B giving G's column j
+_G_TAKE = np.array(
+    [(_G_COL[i, j] * 5 + r) * 13 + i for i in range(_N_SEG - 2) for r in range(3) for j in range(3)]
+)
+_G_SIGN = np.array(
+    [_REST_B_LIMBS[i, j, _G_COL[i, j]] for i in range(_N_SEG - 2) for r in range(3) for j in range(3)]
+)
 _IDENTITY_55 = np.tile(_IDENTITY_Q, (N_BONES, 1))
 _UNIT_ROWS = np.concatenate((_UPPER, _LOWER, [0, 1]))  # limbs (eps 1e-9), then hips and chest (1e-12)
 _UNIT_EPS = np.array([1e-9] * 8 + [1e-12] * 2)
@@ -258,6 +268,7 @@ class BodySolver:
         self._g = np.zeros((16, 3, 3))
         self._g[15] = np.eye(3)
         self._gf = self._g.copy()  # the fast path's segment frames (the reference path uses _g)
+        self._cols = np.zeros((3, 5, _N_SEG - 2))  # segments 2..14: columns p, s⊥, n (component-major)
 
     def solve(
         self,
@@ -321,7 +332,18 @@ class BodySolver:
         g[:2] = t
         if self.upper_body:
             g[0] = _EYE3  # hips at rest
-        g[2:15] = basis_e(prim[2:], sec[2:]) @ _REST_BT_LIMBS
+        # basis_e(p, s) @ B₀ᵀ, the same arithmetic component-major: the in-place steps then run on
+        # contiguous rows rather than strided [..., :3] views, and a take replaces the matmul.
+        xt = x.T.copy()
+        p, s, cols = xt[:, 2:15], xt[:, 17:30], self._cols
+        pu, su, n = cols[0], cols[1], cols[2, :3]
+        np.divide(p, np.maximum(np.sqrt(dot0(p[:3], p[:3])), 1e-12), out=pu)
+        np.multiply(dot0(s[:3], pu[:3]), pu, out=su)
+        np.subtract(s, su, out=su)
+        su /= np.maximum(np.sqrt(dot0(su[:3], su[:3])), 1e-12)
+        np.multiply(pu[1:4], su[2:5], out=n)  # cross_e, component-major
+        n -= pu[2:5] * su[1:4]
+        g[2:15].reshape(-1)[:] = cols.reshape(-1)[_G_TAKE] * _G_SIGN
         if head_global is not None:
             g[2] = to_matrix_1(head_global)
         for i in range(2):

@@ -21,6 +21,7 @@ __all__ = [
     "basis_e",
     "cross",
     "cross_e",
+    "dot0",
     "extend",
     "from_matrix",
     "from_matrix_1",
@@ -254,6 +255,13 @@ def cross_e(a: F64, b: F64, out: F64 | None = None) -> F64:
     r: F64 = np.multiply(a[..., 1:4], b[..., 2:5], out=out)
     r -= a[..., 2:5] * b[..., 1:4]
     return r
+
+
+def dot0(a: F64, b: F64) -> F64:
+    """Dot products over the first axis: component-major vectors (3, ...), whose component rows are
+    contiguous (in-place steps on them beat strided ``[..., :3]`` views); ``vecdot``, same rounding."""
+    out: F64 = np.vecdot(a, b, axis=0)  # type: ignore[call-overload]  # (numpy's stubs lack axis)
+    return out
 
 
 def extend(v: F64) -> F64:
