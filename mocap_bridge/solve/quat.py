@@ -138,7 +138,7 @@ def from_rotation_matrix(m: F64) -> F64:
     np.sqrt(qt, out=qt)
     np.copysign(qt[:3], r[4:], out=qt[:3])
     q: F64 = qt.T
-    if min(qt[3].tolist()) < 1e-3:  # (a list's min: cheaper than numpy's reduction on ~15 items)
+    if qt[3].min() < 1e-3:
         return normalize(np.where((q[:, 3] < 1e-3)[:, None], _shepperd(m.reshape(-1, 3, 3)), q))
     return q
 
@@ -259,7 +259,9 @@ def cross_e(a: F64, b: F64, out: F64 | None = None) -> F64:
 
 def dot0(a: F64, b: F64) -> F64:
     """Dot products over the first axis: component-major vectors (3, ...), whose component rows are
-    contiguous (in-place steps on them beat strided ``[..., :3]`` views); ``vecdot``, same rounding."""
+    contiguous (in-place steps on them beat strided ``[..., :3]`` views). ``vecdot`` over a strided
+    axis: for 3-vectors the same rounding as ``vecdot`` over the last axis; longer ones may differ by
+    an ulp (BLAS sums contiguous ones in another order)."""
     out: F64 = np.vecdot(a, b, axis=0)  # type: ignore[call-overload]  # (numpy's stubs lack axis)
     return out
 
