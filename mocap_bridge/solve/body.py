@@ -10,7 +10,7 @@ rotation is relative to that rest, so the T-pose gives identity everywhere.
 2. Fifteen *segment frames* are measured at once: for each, a primary direction (e.g. shoulder ->
    elbow) and a secondary reference give an orthonormal basis ``B``; with the same basis built from
    the rest directions ``B₀``, the segment's global rotation is ``G = B B₀ᵀ`` (one batched
-   Gram-Schmidt and one batched matmul).
+   Gram-Schmidt; each ``B₀`` is a signed permutation, so ``G`` is a signed take of ``B``).
 3. Limb twist: the upper arm's secondary is the elbow's bend direction (forearm component
    perpendicular to the upper arm; forward at rest) plus a small share of the rest reference carried
    along by the shortest arc from the chest, which takes over when the arm is straight. The forearm
@@ -193,6 +193,7 @@ _LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other wa
 # rel = parentᵀ child for: hips (from identity), hips->chest, chest->head, then _PAIRS
 _REL_P = np.concatenate(([15, 0, 1], _PAR_IDX))
 _REL_C = np.concatenate(([0, 1, 2], _CHI_IDX))
+_REL_PC = np.concatenate((_REL_P, _REL_C))
 _LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
 #: the bone each row of ``q`` lands on (hips -> chest and chest -> head land on Spine and Neck first)
 _Q_BONES = np.concatenate(([int(HB.Hips), int(HB.Spine), int(HB.Neck)], _PAIR_BONES))
@@ -351,7 +352,8 @@ class BodySolver:
             if hf is not None:
                 g[_HAND_ROWS[i]] = hf
 
-        q = from_rotation_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
+        gpc = g[_REL_PC]  # parents then children, one gather
+        q = from_rotation_matrix(np.swapaxes(gpc[:15], -1, -2) @ gpc[15:])
         valid = np.zeros(N_BONES, dtype=bool)
         valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
         rot = _IDENTITY_55.copy()
