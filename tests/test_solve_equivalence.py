@@ -160,10 +160,48 @@ def test_float_and_extended_kernels_match_numpy_forms() -> None:
     a, b = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
     ae, be = a @ quat.EXT3, b @ quat.EXT3
     assert np.array_equal(quat.cross_e(ae, be), quat.cross(a, b))
+    assert (
+        np.abs(quat.dot0(np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)) - np.vecdot(a, b)).max()
+        < 1e-15
+    )
     assert np.abs(quat.basis_e(ae, be) - quat.basis(a, b)).max() < 1e-15
     for i in range(20):
         b1 = np.array(quat.basis_1(a[i].tolist(), b[i].tolist()))
         assert np.abs(b1 - quat.basis(a[i], b[i])).max() < 1e-15
+
+
+# The copysign from_rotation_matrix as it was before the transposed, pre-scaled matmul (quat.py).
+_FM_OLD = np.zeros((9, 7))
+_FM_OLD[[0, 4, 8], :4] = [[1.0, -1.0, -1.0, 1.0], [-1.0, 1.0, -1.0, 1.0], [-1.0, -1.0, 1.0, 1.0]]
+_FM_OLD[[7, 2, 3], [4, 5, 6]] = 1.0
+_FM_OLD[[5, 6, 1], [4, 5, 6]] = -1.0
+
+
+def _from_rotation_matrix_old(m: np.ndarray) -> np.ndarray:
+    r = m.reshape(-1, 9) @ _FM_OLD
+    q = r[:, :4]
+    q += 1.0
+    np.maximum(q, 0.0, out=q)
+    np.sqrt(q, out=q)
+    q *= 0.5
+    np.copysign(q[:, :3], r[:, 4:], out=q[:, :3])
+    w = q[:, 3]
+    if w.min() < 1e-3:
+        return quat.normalize(np.where((w < 1e-3)[:, None], quat._shepperd(m.reshape(-1, 3, 3)), q))
+    return q
+
+
+def test_from_rotation_matrix_matches_its_previous_form() -> None:
+    """The quarter folded into the matmul is exact (powers of two) and the transposed layout makes
+    the same nine-term sums, so this is bit for bit with OpenBLAS here; the bound allows another BLAS
+    to order the sums differently (amplified by the square root near zero). Near half turns the
+    Shepperd fallback is shared."""
+    m = Rotation.random(20000, random_state=7).as_matrix()
+    rel = np.swapaxes(m[:10000], -1, -2) @ m[10000:]  # products, as the body solve makes them
+    for batch in (m[:15], m[15:31], rel[:15], m, rel):
+        assert np.abs(quat.from_rotation_matrix(batch) - _from_rotation_matrix_old(batch)).max() <= 1e-12
+    half = Rotation.from_rotvec([[math.pi - 1e-4, 0.0, 0.0], [0.0, 0.2, 0.1]]).as_matrix()
+    assert np.abs(quat.from_rotation_matrix(half) - _from_rotation_matrix_old(half)).max() <= 1e-12
 
 
 def _head_numpy(matrix: np.ndarray, neutral_r: np.ndarray, neutral_t: np.ndarray) -> tuple[np.ndarray, ...]:

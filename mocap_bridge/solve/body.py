@@ -10,7 +10,7 @@ rotation is relative to that rest, so the T-pose gives identity everywhere.
 2. Fifteen *segment frames* are measured at once: for each, a primary direction (e.g. shoulder ->
    elbow) and a secondary reference give an orthonormal basis ``B``; with the same basis built from
    the rest directions ``B₀``, the segment's global rotation is ``G = B B₀ᵀ`` (one batched
-   Gram-Schmidt and one batched matmul).
+   Gram-Schmidt; each ``B₀`` is a signed permutation, so ``G`` is a signed take of ``B``).
 3. Limb twist: the upper arm's secondary is the elbow's bend direction (forearm component
    perpendicular to the upper arm; forward at rest) plus a small share of the rest reference carried
    along by the shortest arc from the chest, which takes over when the arm is straight. The forearm
@@ -40,7 +40,7 @@ from .quat import (
     EXT3,
     basis,
     basis_1,
-    basis_e,
+    dot0,
     from_rotation_matrix,
     qpow_1,
     to_matrix_1,
@@ -169,6 +169,7 @@ _LEG_BONES = np.array(
 _SPINE3 = np.array([int(HB.Spine), int(HB.Chest), int(HB.UpperChest)])
 _NECK2 = np.array([int(HB.Neck), int(HB.Head)])
 _IDENTITY_Q = np.array([0.0, 0.0, 0.0, 1.0])
+_UPPER_CHEST = int(HB.UpperChest)
 _FLIP = np.array([1.0, -1.0, -1.0])
 
 # Limb twist fallback: share of the rest reference carried from the chest/hips.
@@ -192,7 +193,10 @@ _LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other wa
 # rel = parentᵀ child for: hips (from identity), hips->chest, chest->head, then _PAIRS
 _REL_P = np.concatenate(([15, 0, 1], _PAR_IDX))
 _REL_C = np.concatenate(([0, 1, 2], _CHI_IDX))
+_REL_PC = np.concatenate((_REL_P, _REL_C))
 _LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
+#: the bone each row of ``q`` lands on (hips -> chest and chest -> head land on Spine and Neck first)
+_Q_BONES = np.concatenate(([int(HB.Hips), int(HB.Spine), int(HB.Neck)], _PAIR_BONES))
 _HAND_ROWS = (7, 8)
 _HAND_BONE = (int(HB.LeftHand), int(HB.RightHand))
 _HAND_DEPS = ((L_EL, L_WR), (R_EL, R_WR))
@@ -222,18 +226,31 @@ _FLIP_EXT = EXT3 * _FLIP[:, None]
 _LIMBS = np.concatenate((_UPPER, _LOWER))
 _LIMB_A_ROWS = np.array([1, 1, 2, 2])  # rows of [p_hips, p_chest, s_hips, s_chest]: rest direction
 _LIMB_V_ROWS = np.array([1, 1, 0, 0])  # rows of [n_hips, n_chest]: the parent's +Z
-_REST_BT_LIMBS = _REST_BT[2:]
+# Frames of segments 2..14 from their basis columns (p, s⊥, n) held component-major in a
+# (3 columns, 5 components, 13 segments) buffer: each rest basis B₀ is a signed permutation, so
+# every entry of G = B B₀ᵀ is ± one entry of B (exactly what the matmul gives): one signed take.
+_REST_B_LIMBS = np.swapaxes(_REST_BT[2:], -1, -2)  # B₀: [segment, row j, column k]
+_G_COL = np.argmax(np.abs(_REST_B_LIMBS), axis=2)  # (13, 3): the column k of B giving G's column j
+_G_TAKE = np.array(
+    [(_G_COL[i, j] * 5 + r) * 13 + i for i in range(_N_SEG - 2) for r in range(3) for j in range(3)]
+)
+_G_SIGN = np.array(
+    [_REST_B_LIMBS[i, j, _G_COL[i, j]] for i in range(_N_SEG - 2) for r in range(3) for j in range(3)]
+)
 _IDENTITY_55 = np.tile(_IDENTITY_Q, (N_BONES, 1))
 _UNIT_ROWS = np.concatenate((_UPPER, _LOWER, [0, 1]))  # limbs (eps 1e-9), then hips and chest (1e-12)
 _UNIT_EPS = np.array([1e-9] * 8 + [1e-12] * 2)
 
 
-_EYE3 = np.eye(3).tolist()
+_EYE3 = np.eye(3)
 
-
-def _ext(v: list[float]) -> list[float]:
-    """An extended vector (x, y, z, x, y) as a list (quat.py)."""
-    return [v[0], v[1], v[2], v[0], v[1]]
+# Limb twist inputs from the torso frames t = [hips, chest] (2, 3, 3), flattened: the rest
+# directions a (chest +X, chest −X, hips −Y twice) and the parents' +Z v (chest twice, hips twice),
+# extended, as one signed take: av[i, e] = sign_i · t[frame_i, e mod 3, column_i].
+_AV_FRAME = np.array([1, 1, 0, 0, 1, 1, 0, 0])
+_AV_COL = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+_AV_TAKE = _AV_FRAME[:, None] * 9 + np.array([0, 1, 2, 0, 1]) * 3 + _AV_COL[:, None]
+_AV_SIGN = np.array([[1.0], [-1.0], [-1.0], [-1.0], [1.0], [1.0], [1.0], [1.0]])
 
 
 class BodySolver:
@@ -252,6 +269,7 @@ class BodySolver:
         self._g = np.zeros((16, 3, 3))
         self._g[15] = np.eye(3)
         self._gf = self._g.copy()  # the fast path's segment frames (the reference path uses _g)
+        self._cols = np.zeros((3, 5, _N_SEG - 2))  # segments 2..14: columns p, s⊥, n (component-major)
 
     def solve(
         self,
@@ -288,10 +306,8 @@ class BodySolver:
         # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
         # (k = a × u) without its cross products.
         # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
-        a_rows = [[r[0] for r in tc], [-r[0] for r in tc], [-r[1] for r in th]]
-        v_rows = [[r[2] for r in tc], [r[2] for r in th]]
-        av = np.array([_ext(a_rows[0]), _ext(a_rows[1]), _ext(a_rows[2]), _ext(a_rows[2]),
-                       _ext(v_rows[0]), _ext(v_rows[0]), _ext(v_rows[1]), _ext(v_rows[1])])  # fmt: skip
+        t = np.array((th, tc))
+        av = t.reshape(18)[_AV_TAKE] * _AV_SIGN
         a, v = av[:4], av[4:]
         f = np.vecdot(upper[:, :3], v[:, :3]) / np.maximum(1.0 + np.vecdot(a[:, :3], upper[:, :3]), 1e-6)
         a += upper
@@ -314,8 +330,21 @@ class BodySolver:
                 sec[5 + i] = ref[i]
 
         g = self._gf  # rows 0..14 rewritten below, row 15 the identity
-        g[:2] = (_EYE3, tc) if self.upper_body else (th, tc)
-        g[2:15] = basis_e(prim[2:], sec[2:]) @ _REST_BT_LIMBS
+        g[:2] = t
+        if self.upper_body:
+            g[0] = _EYE3  # hips at rest
+        # basis_e(p, s) @ B₀ᵀ, the same arithmetic component-major: the in-place steps then run on
+        # contiguous rows rather than strided [..., :3] views, and a take replaces the matmul.
+        xt = x.T.copy()
+        p, s, cols = xt[:, 2:15], xt[:, 17:30], self._cols
+        pu, su, n = cols[0], cols[1], cols[2, :3]
+        np.divide(p, np.maximum(np.sqrt(dot0(p[:3], p[:3])), 1e-12), out=pu)
+        np.multiply(dot0(s[:3], pu[:3]), pu, out=su)
+        np.subtract(s, su, out=su)
+        su /= np.maximum(np.sqrt(dot0(su[:3], su[:3])), 1e-12)
+        np.multiply(pu[1:4], su[2:5], out=n)  # cross_e, component-major
+        n -= pu[2:5] * su[1:4]
+        g[2:15].reshape(-1)[:] = cols.reshape(-1)[_G_TAKE] * _G_SIGN
         if head_global is not None:
             g[2] = to_matrix_1(head_global)
         for i in range(2):
@@ -323,19 +352,20 @@ class BodySolver:
             if hf is not None:
                 g[_HAND_ROWS[i]] = hf
 
-        q = from_rotation_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[_REL_C])
-        rot = _IDENTITY_55.copy()
-        rot[HB.Hips] = q[0]
-        rot[_SPINE3] = qpow_1(q[1], 1.0 / 3.0)
-        rot[_NECK2] = qpow_1(q[2], 0.5)
-        rot[_PAIR_BONES] = q[3:]
-
+        gpc = g[_REL_PC]  # parents then children, one gather
+        q = from_rotation_matrix(np.swapaxes(gpc[:15], -1, -2) @ gpc[15:])
         valid = np.zeros(N_BONES, dtype=bool)
         valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
+        rot = _IDENTITY_55.copy()
+        rot[_Q_BONES] = q  # Spine and Neck rows are overwritten by the shares below
+        q12 = q[1:3].tolist()
+        rot[_SPINE3] = qpow_1(q12[0], 1.0 / 3.0)
+        neck = q12[1]
         if head_global is not None:
             valid[_NECK2] = True
-            if not valid[HB.UpperChest]:
-                rot[_NECK2] = qpow_1(head_global, 0.5)
+            if not valid[_UPPER_CHEST]:
+                neck = head_global
+        rot[_NECK2] = qpow_1(neck, 0.5)
         for i in range(2):
             if hands[i] is not None:
                 valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]

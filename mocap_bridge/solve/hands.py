@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..frames import HumanBone as HB
-from .quat import EXT3, arc, basis, basis_1, cross_e, extend, qconj, qrot
+from .quat import EXT3, arc, basis, basis_1, dot0, qconj, qrot
 
 __all__ = ["FINGER_BONES", "HandSolver"]
 
@@ -65,50 +65,68 @@ _REST_EXT = _REST_DIR[:, :, 0, :] @ EXT3  # (2, 5, 5) rest directions, extended
 _ANTI_COS = -0.999999  # arc() treats cos below this as antiparallel
 
 
+def _cross(a: F64, b: F64) -> F64:
+    """:func:`cross_e` of component-major extended vectors (5, ...) -> (3, ...)."""
+    r: F64 = a[1:4] * b[2:5]
+    r -= a[2:5] * b[1:4]
+    return r
+
+
 class HandSolver:
     """Stateless per-frame hand solve (scratch buffers only)."""
 
     def __init__(self) -> None:
-        self._u = np.empty((2, 3, 5, 5))  # arc start directions: rest, d0, d1 (extended)
-        self._u[:, 0] = _REST_EXT
-        self._k = np.empty((2, 3, 5, 5))  # arc axes u × v (extended)
-        self._x = np.empty((2, 2, 5, 5))  # vectors rotated by the proximal arc: k1, R1ᵀ k2
-        self._q = np.empty((2, 3, 5, 4))  # level-major output
+        # Scratch buffers, component-major (component, level, lane = 5 hand + finger): every
+        # component row is contiguous, so the in-place steps below avoid strided [..., :3] views.
+        self._u = np.empty((5, 3, 10))  # arc start directions: rest, d0, d1 (extended)
+        self._u[:, 0] = _REST_EXT.transpose(2, 0, 1).reshape(5, 10)
+        self._k = np.empty((5, 3, 10))  # arc axes u × v (extended)
+        self._x = np.empty((5, 2, 10))  # vectors rotated by the proximal arc: k1, R1ᵀ k2
+        self._q = np.empty((4, 3, 10))  # level-major output
 
     def solve(self, world_mp: F64) -> tuple[F64, F64]:
         """(:meth:`frames`, :meth:`fingers`) of stacked world landmarks (2, 21, 3), fused (module doc)."""
         sv = _SEG_MAT @ (world_mp @ _FLIP_EXT)  # (2, 17, 5)
         (pl, sl), (pr, sr) = sv[:, :2, :3].tolist()
-        g: F64 = np.array([basis_1(pl, sl), basis_1(pr, sr)]) @ _REST_BT  # two frames: plain floats
-        # segment directions in the hand frame, Gᵀ d, extended: (2, 15, 5) -> (2, 3 levels, 5, 5)
-        d = sv[:, 2:, :3] @ (g @ EXT3)
-        d /= np.maximum(np.sqrt(np.vecdot(d[..., :3], d[..., :3])), 1e-9)[..., None]
-        d = d.reshape(2, 3, 5, 5)
+        # two frames: plain floats. G = B B₀ᵀ with B₀ a signed permutation: rows of B are (p, s, n),
+        # of G (p, −n, s) left and (−p, n, s) right (what the matmul gives); built extended at once.
+        ge = np.array(
+            [
+                [[p, -n, s, p, -n] for p, s, n in basis_1(pl, sl)],
+                [[-p, n, s, -p, n] for p, s, n in basis_1(pr, sr)],
+            ]
+        )
+        g: F64 = ge[..., :3]
+        # segment directions in the hand frame, Gᵀ d, extended: (2, 15, 5) -> (5, 3 levels, 10)
+        d = (sv[:, 2:, :3] @ ge).reshape(2, 3, 5, 5).transpose(3, 1, 0, 2).reshape(5, 3, 10)
+        d /= np.maximum(np.sqrt(dot0(d[:3], d[:3])), 1e-9)
         u, k, x, q = self._u, self._k, self._x, self._q
         u[:, 1:] = d[:, :2]
-        c = np.vecdot(u[..., :3], d[..., :3])  # (2, 3, 5) cosines
+        c = dot0(u[:3], d[:3])  # (3, 10) cosines
         if np.count_nonzero(c < _ANTI_COS):
             return g, self.fingers(world_mp, g)
-        cross_e(u, d, out=k[..., :3])
-        extend(k)
+        kv = k[:3]
+        np.multiply(u[1:4], d[2:5], out=kv)  # cross_e, component-major
+        kv -= u[2:5] * d[1:4]
+        k[3:] = k[:2]
         opc = c + 1.0
         k1, k2 = k[:, 1], k[:, 2]
         # R1ᵀ k2 (the distal axis seen from the proximal segment), then R0ᵀ of it and of k1
         x[:, 0] = k1
-        y = x[:, 1, :, :3]
-        np.multiply(k2[..., :3], c[:, 1, :, None], out=y)
-        y -= cross_e(k1, k2)
-        y += k1[..., :3] * (np.vecdot(k1[..., :3], k2[..., :3]) / opc[:, 1])[..., None]
-        extend(x[:, 1])
-        k0 = k[:, None, 0]
-        z = q[:, 1:, :, :3]
-        np.multiply(x[..., :3], c[:, None, 0, :, None], out=z)
-        z -= cross_e(k0, x)
-        z += k0[..., :3] * (np.vecdot(k0[..., :3], x[..., :3]) / opc[:, None, 0])[..., None]
-        q[:, 0, :, :3] = k[:, 0, :, :3]
-        q[..., 3] = opc
-        q /= np.maximum(np.sqrt(np.vecdot(q, q)), 1e-12)[..., None]
-        out: F64 = q.transpose(0, 2, 1, 3).reshape(30, 4)
+        y = x[:3, 1]
+        np.multiply(k2[:3], c[1], out=y)
+        y -= _cross(k1, k2)
+        y += k1[:3] * (dot0(k1[:3], k2[:3]) / opc[1])
+        x[3:, 1] = x[:2, 1]
+        k0 = k[:, :1]
+        z = q[:3, 1:]
+        np.multiply(x[:3], c[0], out=z)
+        z -= _cross(k0, x)
+        z += k0[:3] * (dot0(k0[:3], x[:3]) / opc[0])
+        q[:3, 0] = k[:3, 0]
+        q[3] = opc
+        q /= np.maximum(np.sqrt(dot0(q, q)), 1e-12)
+        out: F64 = q.reshape(4, 3, 2, 5).transpose(2, 3, 1, 0).reshape(30, 4)
         return g, out
 
     def frames(self, world_mp: F64) -> F64:

@@ -21,6 +21,7 @@ __all__ = [
     "basis_e",
     "cross",
     "cross_e",
+    "dot0",
     "extend",
     "from_matrix",
     "from_matrix_1",
@@ -110,6 +111,11 @@ _FM = np.zeros((9, 7))
 _FM[[0, 4, 8], :4] = [[1.0, -1.0, -1.0, 1.0], [-1.0, 1.0, -1.0, 1.0], [-1.0, -1.0, 1.0, 1.0]]
 _FM[[7, 2, 3], [4, 5, 6]] = 1.0
 _FM[[5, 6, 1], [4, 5, 6]] = -1.0
+# Per-frame form: (_FM / 4)ᵀ, so 0.5 sqrt(1 + t) = sqrt(0.25 + t / 4) bit for bit (scaling by powers
+# of two is exact and commutes with rounding and sqrt): the quarter rides in the matmul and the
+# halving disappears. Transposed, the result (7, n) has contiguous rows: the in-place steps on
+# (x, y, z, w) then run on one contiguous block instead of a strided (n, 4) view (~2x faster).
+_FM4T = np.ascontiguousarray(_FM.T * 0.25)
 
 
 def from_matrix(m: F64) -> F64:
@@ -123,17 +129,17 @@ def from_matrix(m: F64) -> F64:
 
 def from_rotation_matrix(m: F64) -> F64:
     """:func:`from_matrix` of (n, 3, 3) matrices orthonormal to rounding, without the final
-    normalisation (the copysign magnitudes are then unit to ~1e-16 already)."""
-    r = m.reshape(-1, 9) @ _FM
-    q = r[:, :4]
-    q += 1.0
-    np.maximum(q, 0.0, out=q)
-    np.sqrt(q, out=q)
-    q *= 0.5
-    np.copysign(q[:, :3], r[:, 4:], out=q[:, :3])
-    w = q[:, 3]
-    if w.min() < 1e-3:
-        return normalize(np.where((w < 1e-3)[:, None], _shepperd(m.reshape(-1, 3, 3)), q))
+    normalisation (the copysign magnitudes are then unit to ~1e-16 already). The result may be a
+    transposed (non-contiguous) view."""
+    r = _FM4T @ m.reshape(-1, 9).T  # (7, n): rows x, y, z, w (to be), then the signs
+    qt = r[:4]
+    qt += 0.25
+    np.maximum(qt, 0.0, out=qt)
+    np.sqrt(qt, out=qt)
+    np.copysign(qt[:3], r[4:], out=qt[:3])
+    q: F64 = qt.T
+    if qt[3].min() < 1e-3:
+        return normalize(np.where((q[:, 3] < 1e-3)[:, None], _shepperd(m.reshape(-1, 3, 3)), q))
     return q
 
 
@@ -249,6 +255,15 @@ def cross_e(a: F64, b: F64, out: F64 | None = None) -> F64:
     r: F64 = np.multiply(a[..., 1:4], b[..., 2:5], out=out)
     r -= a[..., 2:5] * b[..., 1:4]
     return r
+
+
+def dot0(a: F64, b: F64) -> F64:
+    """Dot products over the first axis: component-major vectors (3, ...), whose component rows are
+    contiguous (in-place steps on them beat strided ``[..., :3]`` views). ``vecdot`` over a strided
+    axis: for 3-vectors the same rounding as ``vecdot`` over the last axis; longer ones may differ by
+    an ulp (BLAS sums contiguous ones in another order)."""
+    out: F64 = np.vecdot(a, b, axis=0)  # type: ignore[call-overload]  # (numpy's stubs lack axis)
+    return out
 
 
 def extend(v: F64) -> F64:
