@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
+from footage import DEFAULT_CLIP, decoded_frames  # benchmarks/ is not a package: this folder
 
-from mocap_bridge.capture.sources import open_source
 from mocap_bridge.clock import cpu_s
 from mocap_bridge.settings import TrackingSettings
 from mocap_bridge.tracking.landmarkers import Landmarkers
@@ -25,17 +24,11 @@ from mocap_bridge.tracking.offline import resolve_model_paths
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--source", default=str(Path(__file__).resolve().parents[2] / "shared/media/fist_thumbs_up.mp4")
-    )
+    ap.add_argument("--source", default=DEFAULT_CLIP)
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--blocks", type=int, default=3)
     args = ap.parse_args()
-    src = open_source(args.source, realtime=False)
-    try:
-        images = [f.rgb for _, f in zip(range(args.frames), src.frames(), strict=False)]
-    finally:
-        src.close()
+    images = decoded_frames(args.source, args.frames)
     settings = TrackingSettings()
     paths = resolve_model_paths(settings)
     cpu: dict[str, list[float]] = {"public": [], "c_api": []}
