@@ -30,20 +30,12 @@ from mocap_bridge.bench.overhead import (
     our_path,
     overhead_summary,
 )
-from mocap_bridge.frames import HandObservation, TrackedFrame
+from mocap_bridge.frames import TrackedFrame
 from mocap_bridge.heap import frozen_heap
 from mocap_bridge.settings import Settings, load_settings
+from mocap_bridge.solve.mirror import mirror_hand
 
 SPEEDUP_TARGET = 10.0
-
-
-def mirrored_hand(h: HandObservation) -> HandObservation:
-    """The other hand: x → 1 − x, world x → −x, label swapped."""
-    lm = h.landmarks.copy()
-    lm[:, 0] = 1.0 - lm[:, 0]
-    world = h.world.copy()
-    world[:, 0] = -world[:, 0]
-    return HandObservation("Right" if h.label == "Left" else "Left", h.score, lm, world)
 
 
 def with_two_hands(frames: list[TrackedFrame]) -> tuple[list[TrackedFrame], int]:
@@ -51,7 +43,7 @@ def with_two_hands(frames: list[TrackedFrame]) -> tuple[list[TrackedFrame], int]
     out, changed = [], 0
     for f in frames:
         if len(f.hands) == 1:
-            out.append(replace(f, hands=(f.hands[0], mirrored_hand(f.hands[0]))))
+            out.append(replace(f, hands=(f.hands[0], mirror_hand(f.hands[0]))))
             changed += 1
         else:
             out.append(f)

@@ -52,18 +52,11 @@ from mocap_bridge.solve.handedness import (
     count_label_flips,
     hand_size,
 )
+from mocap_bridge.solve.mirror import mirror_hand
 from mocap_bridge.solve.rig import RigSolver
 
 F32 = np.float32
 ASPECTS = (1.0, 16 / 9)
-
-
-def _mirrored(h: HandObservation) -> HandObservation:
-    lm = h.landmarks.copy()
-    lm[:, 0] = 1.0 - lm[:, 0]
-    world = h.world.copy()
-    world[:, 0] = -world[:, 0]
-    return HandObservation("Right" if h.label == "Left" else "Left", h.score, lm, world)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +66,7 @@ def fist(model_paths: dict[str, Path]) -> tuple[list[TrackedFrame], float]:
     path = media("fist_thumbs_up.mp4")
     frames = track_clip(path)
     out = [
-        dataclasses.replace(f, hands=(f.hands[0], _mirrored(f.hands[0])))
+        dataclasses.replace(f, hands=(f.hands[0], mirror_hand(f.hands[0])))
         if len(f.hands) == 1 and f.index % 2
         else f
         for f in frames

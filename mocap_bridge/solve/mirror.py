@@ -14,10 +14,10 @@ import dataclasses
 import numpy as np
 import numpy.typing as npt
 
-from ..frames import HUMAN_BONE_NAMES, HumanBone, PoseObservation, RigFrame
+from ..frames import HUMAN_BONE_NAMES, HandObservation, HumanBone, PoseObservation, RigFrame
 from .face import SWAP_LR
 
-__all__ = ["BONE_SWAP", "POSE_SWAP", "mirror_pose", "mirror_rig"]
+__all__ = ["BONE_SWAP", "POSE_SWAP", "mirror_hand", "mirror_pose", "mirror_rig"]
 
 
 def _swap(name: str) -> str:
@@ -65,3 +65,12 @@ def mirror_pose(pose: PoseObservation) -> PoseObservation:
     world = pose.world[POSE_SWAP].copy()
     world[:, 0] *= -1.0
     return PoseObservation(landmarks=lm, world=world)
+
+
+def mirror_hand(hand: HandObservation) -> HandObservation:
+    """The other hand, as if seen in the mirrored image: x flipped, world x negated, label swapped."""
+    lm = hand.landmarks.copy()
+    lm[:, 0] = 1.0 - lm[:, 0]
+    world = hand.world.copy()
+    world[:, 0] = -world[:, 0]
+    return HandObservation("Right" if hand.label == "Left" else "Left", hand.score, lm, world)
