@@ -228,3 +228,31 @@ def test_naive_encoders_match_ours(model_paths: dict[str, Path]) -> None:
         "/mocap/hand/left/0",
         "/mocap/hand/right/0",
     } <= addresses
+
+
+def test_naive_solver_solves_what_ours_solves(model_paths: dict[str, Path]) -> None:
+    """The baseline's only change is its landmark smoothing: on the same frames it drives the same
+    bones (the hands' fingers included) and its rotations agree with ours to the smoothing's
+    rounding, so the speed-up compares the same work."""
+    tracked = _tracked(40)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from compare import with_two_hands
+        from naive import NaiveRigSolver
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    from mocap_bridge.solve.hands import FINGER_BONES
+    from mocap_bridge.solve.rig import RigSolver
+
+    two, _ = with_two_hands(tracked)
+    ours, naive = RigSolver(Settings()), NaiveRigSolver(Settings())
+    fingers = list(FINGER_BONES)
+    driven = 0
+    for f in two:
+        a, b = ours.solve(f), naive.solve(f)
+        assert np.array_equal(a.bone_valid, b.bone_valid), f.index
+        assert a.hand_states == b.hand_states, f.index
+        dots = np.abs(np.sum(a.bone_rotations * b.bone_rotations, axis=1))
+        assert np.all(dots > 1 - 1e-6), f.index
+        driven += int(np.count_nonzero(a.bone_valid[fingers]))
+    assert driven > 0  # the clip's hand is solved, by both

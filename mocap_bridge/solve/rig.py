@@ -274,8 +274,6 @@ class RigSolver:
         self._pres_thr = g.presence_threshold
         self._hand_thr = g.hand_score_threshold
         self._body_core = np.zeros(N_BONES, dtype=bool)  # bones whose liveness decides body OK
-        # the last smoothed frame's (left, right) hands
-        self._tracked_hands: tuple[HandObservation | None, HandObservation | None] = (None, None)
 
     # ------------------------------------------------------------------ smoothing of the frame
     def _filter_frame(
@@ -328,23 +326,11 @@ class RigSolver:
             new_pose = PoseObservation(lm, o3[_R_POSE_W], pose.mask)
         if face is not None:
             new_face = FaceObservation(o3[_R_FACE], out[_OFF["blendshapes"]], face.matrix)
-        left, right = hands
-        new_left = (
-            None
-            if left is None
-            else HandObservation(left.label, left.score, o3[_R_HAND[0]], o3[_R_HAND_W[0]])
+        new_hands = tuple(
+            HandObservation(h.label, h.score, o3[_R_HAND[i]], o3[_R_HAND_W[i]])
+            for i, h in enumerate(hands)
+            if h is not None
         )
-        new_right = (
-            None
-            if right is None
-            else HandObservation(right.label, right.score, o3[_R_HAND[1]], o3[_R_HAND_W[1]])
-        )
-        new_hands: tuple[HandObservation, ...]
-        if new_right is None:
-            new_hands = () if new_left is None else (new_left,)
-        else:
-            new_hands = (new_right,) if new_left is None else (new_left, new_right)
-        self._tracked_hands = (new_left, new_right)
         return TrackedFrame(
             frame.index, frame.t_ms, new_pose, new_face, new_hands, frame.status, frame.result_ms
         )
@@ -393,7 +379,7 @@ class RigSolver:
         if not s.hands.enabled:
             hands = (None, None)
         elif self._smooth:
-            hands = self._tracked_hands  # tracked.hand("Left"), tracked.hand("Right")
+            hands = (tracked.hand("Left"), tracked.hand("Right"))
         else:
             hands = hands_in
 
