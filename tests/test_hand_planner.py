@@ -72,3 +72,16 @@ def test_planner_narrows_when_the_full_search_keeps_finding_fewer_hands() -> Non
     assert planner.next() == 1
     planner.observe_hands(2, 2)  # a probe found both: back to two
     assert planner.next() == 2
+
+
+def test_default_planner_matches_the_documented_behaviour() -> None:
+    """README/default.toml: a new count holds for 3 pose results; no hand in view probes every 15th frame."""
+    planner = HandPlanner(2)
+    planner.observe(pose((0.3, 0.6), None))
+    assert planner.next() == 1
+    for expected in (1, 1, 0):  # the third pose result without hands switches the search off
+        planner.observe(pose(None, None))
+        assert planner.next() == expected
+    plan = [planner.next() for _ in range(30)]
+    assert [i for i, n in enumerate(plan) if n] == [13, 28]  # 15 frames from the switch, then every 15
+    assert all(plan[i] == 2 for i in (13, 28))
