@@ -12,7 +12,8 @@ Threads, and the one boundary between them
   pipeline (solver, recorder) and every sink. Nothing on it awaits a peer.
 
 Two values are read across threads, each through a one-slot :class:`~mocap_bridge.mailbox.Mailbox`:
-the hand plan (computed on the loop from results, read by the capture thread before each frame)
+the hand plan (computed on the loop from results, read by the capture thread before each frame;
+the capture thread times the plan's probes itself, from the frames' timestamps)
 and the latest solved frame (read by the preview window on the capture thread).
 
 The assembler is driven by results and by a single timer, re-armed from its
@@ -45,7 +46,7 @@ from .recording import RecordingReader, RecordingWriter, ensure_not_source, is_r
 from .settings import Settings, TrackingSettings
 from .sink import FrameSink
 from .tracking.assembler import Assembler, AssemblerStats
-from .tracking.landmarkers import Landmarkers
+from .tracking.landmarkers import Landmarkers, Plan, ProbeClock
 from .transports.websocket import WebSocketServer
 
 __all__ = [
@@ -64,8 +65,6 @@ PROG = "mocap-bridge"
 _QUEUE_DEPTH = 4  # video/replay hand-over: enough to overlap, small enough to stay in step
 #: Longest wait for the outputs to close at the end (a stalled WebSocket client must not hold us).
 _CLOSE_TIMEOUT_S = 1.0
-
-Plan = tuple[tuple[bool, bool, bool], tuple[int, int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +195,7 @@ class _Session:
         self.pipeline = Pipeline(solve, sinks, clock=monotonic_ms, measure_latency=self.live)
         self.pipeline.on_rig = self.latest_rig.put
         self.assembler = Assembler(settings.tracking.deadline_ms) if self.live else None
-        self.plan: Mailbox[Plan] = Mailbox(((False, False, False), (0, 0, 0)))
+        self.plan: Mailbox[Plan] = Mailbox(((False, False, False), (0, 0, 0), False))
         self.lm: Landmarkers | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.capture_error: BaseException | None = None
@@ -263,6 +262,7 @@ class _Session:
         preview = self._make_preview()
         src = self.source
         assert not isinstance(src, RecordingReader)
+        probes = ProbeClock()  # this thread's: probes are timed by the frames it submits
         try:
             for cap in src.frames():
                 if self.stop.is_set() or self._enough(cap.index):
@@ -270,7 +270,7 @@ class _Session:
                 rgb = cap.rgb if self.lab is None else self.lab.on_capture(cap, self.stop)
                 if rgb is None:  # paused from the viewer
                     continue
-                expected, sources = self.plan.get()
+                expected, sources = lm.probed(self.plan.get(), probes, cap.t_ms)
                 # Registered with the assembler *before* MediaPipe sees the image: callbacks run on
                 # the loop in the order call_soon_threadsafe was called, so no result can arrive for
                 # a timestamp the assembler does not know yet (it would count it as unknown).

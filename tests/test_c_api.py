@@ -26,7 +26,7 @@ from mediapipe.tasks.python.vision import face_landmarker, hand_landmarker, pose
 from mocap_bridge.frames import MP_BLENDSHAPE_NAMES, Part, TrackedFrame
 from mocap_bridge.settings import TrackingSettings
 from mocap_bridge.tracking import c_api, convert
-from mocap_bridge.tracking.landmarkers import Landmarkers
+from mocap_bridge.tracking.landmarkers import Landmarkers, ProbeClock
 
 
 # ------------------------------------------------------------------------------ comparisons
@@ -267,10 +267,11 @@ def test_live_stream_results_match_video_mode(model_paths: dict[str, Path]) -> N
             threads.add(threading.current_thread().name)
             arrived.notify_all()
 
+    probes = ProbeClock()  # the capture thread's, as in app.py
     with Landmarkers(tracking, model_paths, live=True, on_result=on_result) as lm:
         assert lm.native
         for i, rgb in enumerate(frames):
-            parts, sources = lm.plan()
+            parts, sources = lm.probed(lm.plan(), probes, i * 40)
             accepted = lm.submit(rgb, i * 40, parts, sources)
             assert accepted == parts
             keys = {(p, i * 40) for p in range(3) if parts[p]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap_bridge.frames import PoseObservation
-from mocap_bridge.tracking.landmarkers import HandPlanner, hands_in_view
+from mocap_bridge.tracking.landmarkers import PROBE_EVERY_MS, HandPlanner, ProbeClock, hands_in_view
 
 
 def pose(left: tuple[float, float] | None, right: tuple[float, float] | None) -> PoseObservation:
@@ -27,61 +27,111 @@ def test_hands_in_view_counts_visible_hands_inside_the_image() -> None:
     assert hands_in_view(pose((0.3, 1.4), (0.7, 0.6))) == 1  # below the frame: not in view
 
 
+def frames(planner: HandPlanner, n: int, *, fps: float = 30.0, t0: int = 0,
+           clock: ProbeClock | None = None) -> list[int]:  # fmt: skip
+    """Hands searched in ``n`` frames at ``fps``, the planner asked three times per frame (once
+    per result, as the loop does) and the probes timed by the frames (as the capture thread does)."""
+    clock = clock or ProbeClock()
+    out = []
+    for i in range(n):
+        for _ in range(3):
+            want, narrowed = planner.search()
+        out.append(clock.hands(want, narrowed, planner.max_hands, t0 + round(i * 1000 / fps)))
+    return out
+
+
 def test_planner_follows_the_pose_with_settling() -> None:
-    planner = HandPlanner(2, settle=3, probe_every=10)
-    assert planner.next() == 2  # nothing known yet: look for all hands
+    planner = HandPlanner(2, settle=3)
+    assert planner.search() == (2, False)  # nothing known yet: look for all hands
     planner.observe(pose((0.3, 0.6), None))
-    assert planner.next() == 1  # first sighting switches at once
+    assert planner.search() == (1, False)  # first sighting switches at once; one hand, not narrowed
     planner.observe(pose((0.3, 0.6), (0.7, 0.6)))
     planner.observe(pose((0.3, 0.6), (0.7, 0.6)))
-    assert planner.next() == 1  # a new count must hold for 3 results
+    assert planner.search()[0] == 1  # a new count must hold for 3 results
     planner.observe(pose((0.3, 0.6), (0.7, 0.6)))
-    assert planner.next() == 2
+    assert planner.search() == (2, False)
     planner.observe(pose((0.3, 0.6), None))  # one flicker does not reset tracking
     planner.observe(pose((0.3, 0.6), (0.7, 0.6)))
-    assert planner.next() == 2
+    assert planner.search() == (2, False)
 
 
-def test_planner_skips_hands_out_of_view_but_probes() -> None:
-    planner = HandPlanner(2, settle=2, probe_every=5)
+def test_planner_skips_hands_out_of_view_but_probes_every_half_second() -> None:
+    planner = HandPlanner(2, settle=2)
     for _ in range(2):
         planner.observe(pose(None, None))
-    plan = [planner.next() for _ in range(10)]
-    assert plan == [0, 0, 0, 0, 2, 0, 0, 0, 0, 2]
+    assert planner.search() == (0, True)
+    plan = frames(planner, 31)
+    assert [i for i, n in enumerate(plan) if n] == [15, 30]  # 500 ms apart at 30 fps
+    assert {plan[15], plan[30]} == {2}  # the probe looks for every hand
+
+
+def test_probes_are_timed_by_the_frames_not_counted() -> None:
+    """At 60 fps a probe still comes every half second (counting frames would double the cost)."""
+    planner = HandPlanner(2, settle=2)
+    for _ in range(2):
+        planner.observe(pose(None, None))
+    plan = frames(planner, 121, fps=60.0)
+    assert [i for i, n in enumerate(plan) if n] == [30, 60, 90, 120]
+    assert PROBE_EVERY_MS == 500.0
+
+
+def test_asking_again_does_not_change_the_plan() -> None:
+    """The loop asks after every result: the probe schedule must not depend on how often."""
+    planner = HandPlanner(2, settle=2)
+    for _ in range(2):
+        planner.observe(pose(None, None))
+    once, clock = [], ProbeClock()
+    for i in range(60):
+        want, narrowed = planner.search()
+        once.append(clock.hands(want, narrowed, 2, round(i * 1000 / 30)))
+    assert once == frames(planner, 60)
+
+
+def test_a_full_search_restarts_the_probe_clock() -> None:
+    planner = HandPlanner(2, settle=1)
+    clock = ProbeClock()
+    planner.observe(pose(None, None))
+    assert frames(planner, 10, clock=clock) == [0] * 10
+    planner.observe(pose((0.3, 0.6), (0.7, 0.6)))  # both hands in view: the full search, no probe
+    assert frames(planner, 20, t0=333, clock=clock) == [2] * 20
+    planner.observe(pose(None, None))  # out of view again: the half second starts afresh
+    plan = frames(planner, 16, t0=1000, clock=clock)
+    assert [i for i, n in enumerate(plan) if n] == [15]
 
 
 def test_planner_without_pose_looks_for_all_hands() -> None:
     planner = HandPlanner(2, settle=2)
     planner.observe(pose((0.3, 0.6), None))
-    assert planner.next() == 1
+    assert planner.search() == (1, False)
     planner.observe(None)
     planner.observe(None)
-    assert planner.next() == 2
+    assert planner.search() == (2, False)
 
 
 def test_planner_narrows_when_the_full_search_keeps_finding_fewer_hands() -> None:
     """A wrist at the frame's edge looks visible to the pose, but the hand search finds one hand."""
-    planner = HandPlanner(2, settle=3, probe_every=4)
+    planner = HandPlanner(2, settle=3)
     planner.observe(pose((0.3, 0.6), (0.7, 0.98)))
-    assert planner.next() == 2
+    assert planner.search() == (2, False)
     for _ in range(3):
         planner.observe_hands(2, 1)
-    plan = [planner.next() for _ in range(8)]
-    assert plan == [1, 1, 1, 2, 1, 1, 1, 2]  # one hand, probing for two every 4th frame
+    assert planner.search() == (1, True)  # one hand, narrowed: probed for two
+    plan = frames(planner, 16)
+    assert plan == [1] * 15 + [2]
     planner.observe_hands(1, 1)  # a one-hand search says nothing about the second hand
-    assert planner.next() == 1
+    assert planner.search() == (1, True)
     planner.observe_hands(2, 2)  # a probe found both: back to two
-    assert planner.next() == 2
+    assert planner.search() == (2, False)
 
 
 def test_default_planner_matches_the_documented_behaviour() -> None:
-    """README/default.toml: a new count holds for 3 pose results; no hand in view probes every 15th frame."""
+    """README/default.toml: a new count holds for 3 pose results; with no hand in view the full
+    search is probed every half second (every 15th frame at 30 fps)."""
     planner = HandPlanner(2)
     planner.observe(pose((0.3, 0.6), None))
-    assert planner.next() == 1
+    assert planner.search() == (1, False)
     for expected in (1, 1, 0):  # the third pose result without hands switches the search off
         planner.observe(pose(None, None))
-        assert planner.next() == expected
-    plan = [planner.next() for _ in range(30)]
-    assert [i for i, n in enumerate(plan) if n] == [13, 28]  # 15 frames from the switch, then every 15
-    assert all(plan[i] == 2 for i in (13, 28))
+        assert planner.search()[0] == expected
+    plan = frames(planner, 31)
+    assert [i for i, n in enumerate(plan) if n] == [15, 30]

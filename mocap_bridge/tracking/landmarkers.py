@@ -31,13 +31,27 @@ from ..settings import TrackingSettings
 from . import c_api
 from .convert import face_from_result, hands_from_result, pose_from_result
 
-__all__ = ["HandPlanner", "Landmarkers", "ResultHandler", "hands_in_view"]
+__all__ = [
+    "PROBE_EVERY_MS",
+    "HandPlanner",
+    "Landmarkers",
+    "Plan",
+    "ProbeClock",
+    "ResultHandler",
+    "hands_in_view",
+]
 
 log = logging.getLogger(__name__)
 
 #: (part, capture timestamp ms, payload, source); called on a MediaPipe thread in LIVE_STREAM mode.
 #: ``source`` tells apart landmarkers of the same part (the hand search's num_hands), see Assembler.
 ResultHandler = Callable[[Part, int, PartPayload, int], None]
+#: A frame's plan: the parts it goes to, which landmarker of each (the hand search's num_hands; 0
+#: for pose and face), and whether the hand search is narrowed (then :class:`ProbeClock` runs the
+#: full one now and then).
+Plan = tuple[tuple[bool, bool, bool], tuple[int, int, int], bool]
+#: How often a narrowed hand search is probed with the full one (ms of capture time).
+PROBE_EVERY_MS = 500.0
 
 
 @contextlib.contextmanager
@@ -73,28 +87,30 @@ def hands_in_view(pose: PoseObservation | None, margin: float = 0.05) -> int | N
 
 
 class HandPlanner:
-    """Chooses, per frame, how many hands the hand landmarker should look for.
+    """Chooses how many hands the hand landmarker should look for, from what the pose sees.
 
     MediaPipe's hand landmarker re-runs palm detection on every frame while it tracks fewer hands
     than ``num_hands``: with one hand in view, ``num_hands=2`` costs ~27 ms a frame here against
     ~12 ms for ``num_hands=1``. The pose already knows how many hands are in view, so: no pose →
-    look for all hands; pose sees 0 → skip the hand landmarker (probing every ``probe_every``
-    frames in case the pose is wrong); 1 → one hand; 2 → two. A new count must hold for
-    ``settle`` pose results before it changes the choice, so tracking is not reset by flicker.
+    look for all hands; pose sees 0 → skip the hand landmarker; 1 → one hand; 2 → two. A new count
+    must hold for ``settle`` pose results before it changes the choice, so tracking is not reset by
+    flicker.
 
     The pose can also be too generous (a wrist at the frame's edge, "visible" but cut off): when a
     search for two hands has found fewer than two ``settle`` times in a row, the planner looks for
-    one and probes for two every ``probe_every`` frames. Pure: fed observations, asked per frame.
+    one. Both of these narrowed searches (none, or fewer than the pose sees) are *probed*: now and
+    then the full search runs instead, in case the pose is wrong (:class:`ProbeClock`).
+
+    Pure: fed observations, asked for the search. :meth:`search` only reads, so asking after every
+    result is harmless; the probes are timed by the thread that submits the frames.
     """
 
-    def __init__(self, max_hands: int, *, settle: int = 3, probe_every: int = 15) -> None:
+    def __init__(self, max_hands: int, *, settle: int = 3) -> None:
         self.max_hands = max_hands
         self.settle = settle
-        self.probe_every = probe_every
         self._current: int | None = None
         self._candidate: int | None = None
         self._streak = 0
-        self._since_probe = 0
         self._short = 0  # consecutive full searches that found fewer hands than asked
 
     def observe(self, pose: PoseObservation | None) -> None:
@@ -116,20 +132,37 @@ class HandPlanner:
             return  # a narrower search says nothing about the hands it did not look for
         self._short = self._short + 1 if found < requested else 0
 
-    def next(self) -> int:
-        """Hands to look for in the next frame (0 = skip the hand landmarker)."""
+    def search(self) -> tuple[int, bool]:
+        """(hands to look for, 0 = skip the hand landmarker; whether that search is narrowed)."""
         base = self.max_hands if self._current is None else self._current
         want = base
         if base == self.max_hands and self._short >= self.settle:
             want = self.max_hands - 1  # the pose sees more hands than the search finds
-        if want == base and base != 0:
-            self._since_probe = 0
+        return want, want != base or base == 0
+
+
+class ProbeClock:
+    """When a narrowed hand search runs the full one instead: once every ``every_ms`` of capture
+    time spent narrowed, so a hand the pose missed is found within the same half second at any
+    frame rate (counting frames would probe twice as often, at twice the cost, at 60 fps).
+
+    Owned by the thread that submits the frames; fed the frame's timestamp, never a clock.
+    """
+
+    def __init__(self, every_ms: float = PROBE_EVERY_MS) -> None:
+        self.every_ms = every_ms
+        self._since: int | None = None  # when the current narrowed stretch began, or the last probe
+
+    def hands(self, want: int, narrowed: bool, full: int, t_ms: int) -> int:
+        """Hands the frame at ``t_ms`` looks for: ``want``, or ``full`` when a probe is due."""
+        if not narrowed:
+            self._since = None
             return want
-        # A narrowed search (none, or fewer than the pose sees): probe the full one now and then.
-        self._since_probe += 1
-        if self._since_probe >= self.probe_every:
-            self._since_probe = 0
-            return self.max_hands
+        if self._since is None:
+            self._since = t_ms
+        elif t_ms - self._since >= self.every_ms:
+            self._since = t_ms
+            return full
         return want
 
 
@@ -174,6 +207,7 @@ class Landmarkers:
         self._tasks: list[Any] = [None, None, None]
         self._hand_tasks: dict[int, Any] = {}  # hand landmarkers by num_hands
         self._planner: HandPlanner | None = None
+        self._probes = ProbeClock()  # VIDEO mode's (``detect`` plans its own frames)
         self._pool: ThreadPoolExecutor | None = None
         mode = V.RunningMode.LIVE_STREAM if live else V.RunningMode.VIDEO
 
@@ -295,14 +329,26 @@ class Landmarkers:
         else:
             self._planner.observe_hands(source, len(payload) if isinstance(payload, tuple) else 0)
 
-    def plan(self) -> tuple[tuple[bool, bool, bool], tuple[int, int, int]]:
-        """The parts the next frame goes to (hands may be skipped, see :class:`HandPlanner`) and
-        which landmarker of each part (the hand search's num_hands; 0 for pose and face).
-        Same thread as :meth:`observe`."""
+    def plan(self) -> Plan:
+        """The next frame's :data:`Plan` (hands may be skipped, see :class:`HandPlanner`), before
+        any probe (:meth:`probed`). Only reads the planner; same thread as :meth:`observe`."""
         active = self.active_parts()
-        n_hands = self._planner.next() if self._planner is not None else self.settings.num_hands
+        n_hands, narrowed = (
+            self._planner.search() if self._planner is not None else (self.settings.num_hands, False)
+        )
         hands = active[2] and n_hands > 0
-        return (active[0], active[1], hands), (0, 0, n_hands if hands else 0)
+        return (active[0], active[1], hands), (0, 0, n_hands if hands else 0), narrowed and active[2]
+
+    def probed(
+        self, plan: Plan, probes: ProbeClock, t_ms: int
+    ) -> tuple[tuple[bool, bool, bool], tuple[int, int, int]]:
+        """``plan``'s parts and sources for the frame at ``t_ms``, the full hand search when
+        ``probes`` says one is due (the submitting thread's clock)."""
+        parts, sources, narrowed = plan
+        n = probes.hands(sources[2], narrowed, self.settings.num_hands, t_ms)
+        if n == sources[2]:
+            return parts, sources
+        return (parts[0], parts[1], True), (sources[0], sources[1], n)
 
     def _hand_task(self, num_hands: int) -> Any:
         return self._hand_tasks.get(num_hands, self._tasks[Part.HANDS])
@@ -335,7 +381,7 @@ class Landmarkers:
         """VIDEO mode: all results for one frame, and which parts ran (deterministic)."""
         assert self._video, "detect() needs VIDEO mode"
         self._check_ts(t_ms)
-        parts, sources = self.plan()
+        parts, sources = self.probed(self.plan(), self._probes, t_ms)
         image = self._image(rgb)
         convert = (pose_from_result, face_from_result, hands_from_result)
         tasks = (self._tasks[0], self._tasks[1], self._hand_task(sources[2]))
