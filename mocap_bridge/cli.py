@@ -170,7 +170,7 @@ def _add_solve_args(run: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--bone-map",
         metavar="NAME|FILE",
-        help="bone names: unity, vrm0, vrm1, rigify, mixamo, unreal_mannequin, metahuman, or a file",
+        help="bone names: unity, vrm0, vrm1, vroid, rigify, mixamo, unreal_mannequin, metahuman, or a file",
     )
 
 

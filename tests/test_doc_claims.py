@@ -257,6 +257,16 @@ def test_every_documented_bone_map_is_shipped_and_resolves() -> None:
         assert resolve_bone_map(name).name == name
 
 
+def test_run_help_lists_every_shipped_bone_map(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    listed = text[text.index("  --bone-map ") :].split("\n  -")[0]
+    for path in shipped_bone_maps():
+        assert path.stem in listed.replace("\n", " ")
+
+
 def _solved(settings: Settings, n: int = 6) -> list[RigFrame]:
     solver = RigSolver(settings)
     pose = synth.pose_obs(synth.tpose_internal())
