@@ -45,7 +45,7 @@ FULL = BenchPlan(
     live_30_s=120.0,
     live_60_s=45.0,
     cold_runs=3,
-    overhead_passes=10,
+    overhead_passes=30,
     fanout_s=15.0,
 )
 
