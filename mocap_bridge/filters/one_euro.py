@@ -311,11 +311,12 @@ class RotationOneEuro:
         self._t_due = False
         # The present mask (bytes) of the previous call if it took the fast path, which made
         # exactly those elements live; None otherwise. The same mask again needs no mask
-        # arithmetic: every present element updates, none is fresh. Its masks, (n, 4) wide:
+        # arithmetic: every present element updates, none is fresh. Built with it: ~_live, and
+        # _live and ~_live as wide as the quaternions (a copyto mask that needs no broadcast).
         self._key: bytes | None = None
+        self._dead = np.ones(n, dtype=bool)
         self._live4 = np.zeros((n, 4), dtype=bool)
         self._dead4 = np.ones((n, 4), dtype=bool)
-        self._dead = np.ones(n, dtype=bool)
         self._false4 = np.zeros((n, 4), dtype=bool)
 
     def reset(self) -> None:
@@ -331,14 +332,14 @@ class RotationOneEuro:
         qv = np.asarray(q, dtype=np.float64).reshape(self.n, 4)
         pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
         last = self._last_t
-        fast = last is not None and t > last
         te_half: float | None = None
-        if fast:
+        fast = last is not None and t > last
+        if last is not None and fast:
             # Fast path: every initialised element was last updated at ``last`` (the previous call
             # updated or reset every element), so Te is one scalar and ``upd``/``fresh`` follow from
             # which elements are initialised. Same arithmetic as the general path below. The
             # present elements end up live (updated or fresh), the absent ones reset.
-            te = t - last  # type: ignore[operator]
+            te = t - last
             if te != self._a_d_te:
                 self._a_d = te / (te + self._tau_d)
                 self._a_d_te = te
