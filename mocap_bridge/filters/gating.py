@@ -66,8 +66,10 @@ class Gate:
         self._valid = np.zeros(n, dtype=bool)
         self._seen = np.zeros(n, dtype=bool)
         self._age = np.full(n, np.inf)
-        self._valid_col = self._valid[:, None]
         self._key = self._valid.tobytes()  # ``_valid``'s bytes
+        self._no = np.zeros(self.rest.shape, dtype=bool)
+        self._wide = self._no  # ``_valid`` as wide as the channels (a copyto mask without broadcast)
+        self._target = self.rest.copy()  # rest where not valid; the live values go in each call
         self._settled = False  # the last call found every weight at 1
         self._set_phase()
 
@@ -87,6 +89,8 @@ class Gate:
         self._t_event.fill(-np.inf)
         self._valid.fill(False)
         self._key = self._valid.tobytes()
+        self._wide = self._no
+        self._target = self.rest.copy()
         self._seen.fill(False)
         self._set_phase()
 
@@ -101,18 +105,23 @@ class Gate:
                 self._from = np.where(changed[:, None], self._out, self._from)
                 self._t_event = np.where(changed, t_ms, self._t_event)
                 self._valid = valid.copy()
-                self._valid_col = self._valid[:, None]
+                self._wide = np.logical_or(self._valid[:, None], self._no)
+                self._target = self.rest.copy()
                 self._seen |= valid
                 self._set_phase()
-        target = np.where(self._valid_col, lv, self.rest)
+        target = self._target
+        np.copyto(target, lv, where=self._wide)
         frm = self._from
         out: F64
         self._settled = t_ms >= self._settled_t
         if self._settled:  # (``_age`` is read only while not settled)
             # every weight is 1: the general step below with w = 1
             if self.quaternion:
-                sign = np.where(np.vecdot(frm, target) < 0.0, -1.0, 1.0)
-                out = target / (np.sqrt(np.vecdot(target, target)) * sign)[:, None]
+                # target / (±norm), − where frm·target < 0 (as a sign of ±1 would; a NaN norm
+                # comes only with a NaN dot, never negated)
+                norm = np.sqrt(np.vecdot(target, target))
+                np.negative(norm, out=norm, where=np.vecdot(frm, target) < 0.0)
+                out = target / norm[:, None]
             else:
                 out = frm + (target - frm)
             self._out = out
