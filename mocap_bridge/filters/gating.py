@@ -66,6 +66,10 @@ class Gate:
         self._valid = np.zeros(n, dtype=bool)
         self._seen = np.zeros(n, dtype=bool)
         self._age = np.full(n, np.inf)
+        self._key = self._valid.tobytes()  # ``_valid``'s bytes
+        self._no = np.zeros(self.rest.shape, dtype=bool)
+        self._wide = self._no  # ``_valid`` as wide as the channels (a copyto mask without broadcast)
+        self._target = self.rest.copy()  # rest where not valid; the live values go in each call
         self._settled = False  # the last call found every weight at 1
         self._set_phase()
 
@@ -76,7 +80,7 @@ class Gate:
         self._w_dur = np.where(v, self._reacq, self._release)
         # From this time on every weight is 1 (each channel live or at rest): a millisecond past
         # the last segment's end, so the weights' own rounding cannot leave one just below 1.
-        self._settled_t = float(np.max(self._t_event + self._w_off + self._w_dur)) + 1.0
+        self._settled_t = float(np.maximum.reduce(self._t_event + self._w_off + self._w_dur)) + 1.0
 
     def reset(self) -> None:
         """Back to rest, as if nothing had ever been seen."""
@@ -84,28 +88,40 @@ class Gate:
         self._out = self.rest.copy()
         self._t_event.fill(-np.inf)
         self._valid.fill(False)
+        self._key = self._valid.tobytes()
+        self._wide = self._no
+        self._target = self.rest.copy()
         self._seen.fill(False)
         self._set_phase()
 
     def __call__(self, live: npt.ArrayLike, valid: B, t_ms: float) -> F64:
         """Gate ``live`` (n, k) with per-channel ``valid`` (n,) at ``t_ms``; returns (n, k)."""
         lv = np.asarray(live, dtype=np.float64).reshape(self.rest.shape)
-        changed = valid != self._valid
-        if np.count_nonzero(changed):  # (count_nonzero: a fraction of .any()'s call cost)
-            self._from = np.where(changed[:, None], self._out, self._from)
-            self._t_event = np.where(changed, t_ms, self._t_event)
-            self._valid = valid.copy()
-            self._seen |= valid
-            self._set_phase()
-        target = np.where(valid[:, None], lv, self.rest)
+        key = valid.tobytes()
+        if key != self._key:  # (the same bytes: the same flags, without comparing arrays)
+            self._key = key
+            changed = valid != self._valid
+            if np.count_nonzero(changed):  # (count_nonzero: a fraction of .any()'s call cost)
+                self._from = np.where(changed[:, None], self._out, self._from)
+                self._t_event = np.where(changed, t_ms, self._t_event)
+                self._valid = valid.copy()
+                self._wide = np.logical_or(self._valid[:, None], self._no)
+                self._target = self.rest.copy()
+                self._seen |= valid
+                self._set_phase()
+        target = self._target
+        np.copyto(target, lv, where=self._wide)
         frm = self._from
         out: F64
         self._settled = t_ms >= self._settled_t
         if self._settled:  # (``_age`` is read only while not settled)
             # every weight is 1: the general step below with w = 1
             if self.quaternion:
-                sign = np.where(np.vecdot(frm, target) < 0.0, -1.0, 1.0)
-                out = target / (np.sqrt(np.vecdot(target, target)) * sign)[:, None]
+                # target / (±norm), − where frm·target < 0 (as a sign of ±1 would; a NaN norm
+                # comes only with a NaN dot, never negated)
+                norm = np.sqrt(np.vecdot(target, target))
+                np.negative(norm, out=norm, where=np.vecdot(frm, target) < 0.0)
+                out = target / norm[:, None]
             else:
                 out = frm + (target - frm)
             self._out = out
@@ -117,31 +133,46 @@ class Gate:
         c = np.subtract(age, self._w_off)
         c /= self._w_dur
         np.minimum(np.maximum(c, 0.0, out=c), 1.0, out=c)  # np.clip, without its Python wrapper
-        w = (c * c) * (3.0 - 2.0 * c)
-        w = w[:, None]
+        w = c * c
+        c *= -2.0
+        c += 3.0
+        w *= c  # c²·(3 − 2c)
         if self.quaternion:
             # slerp on the short arc, so the angle follows the smoothstep exactly
             d = np.vecdot(frm, target)
             sign = np.where(d < 0.0, -1.0, 1.0)
-            if np.count_nonzero(w == 1.0) == w.size:
-                # Live or at rest everywhere: slerp returns its endpoint exactly (sin(0) = 0,
-                # sin(h)/sin(h) = 1); x·(±1)/n = x/(±n), so one division does sign and norm.
-                out = target / (np.sqrt(np.vecdot(target, target)) * sign)[:, None]
+            omw = 1.0 - w
+            # w·(1 − w) > 0 exactly where 0 < w < 1 (fmax skips the NaN of a NaN weight)
+            if not np.fmax.reduce(omw * w) > 0.0:
+                if np.count_nonzero(w == 1.0) == w.size:
+                    # Live or at rest everywhere: slerp returns its endpoint exactly (sin(0) = 0,
+                    # sin(h)/sin(h) = 1); x·(±1)/n = x/(±n), so one division does sign and norm.
+                    out = target / (np.sqrt(np.vecdot(target, target)) * sign)[:, None]
+                    self._out = out
+                    return out.copy()
+                # weights 0 (held) or 1: the endpoints
+                q = np.where((w == 1.0)[:, None], target * sign[:, None], frm)
             else:
-                tgt = target * sign[:, None]
-                if not np.count_nonzero((w > 0.0) & (w < 1.0)):
-                    q = np.where(w == 1.0, tgt, frm)  # weights 0 (held) or 1: the endpoints
-                else:
-                    half = np.arccos(np.minimum(np.abs(d), 1.0))[:, None]
-                    sin_h = np.sin(half)
-                    small = sin_h < 1e-6
-                    safe = np.where(small, 1.0, sin_h)
-                    w0 = np.where(small, 1.0 - w, np.sin((1.0 - w) * half) / safe)
-                    w1 = np.where(small, w, np.sin(w * half) / safe)
-                    q = w0 * frm + w1 * tgt
-                out = q / np.sqrt(np.vecdot(q, q))[:, None]
+                half = np.abs(d)
+                np.minimum(half, 1.0, out=half)
+                np.arccos(half, out=half)
+                safe = np.sin(half)
+                small = safe < 1e-6
+                np.copyto(safe, 1.0, where=small)
+                w0 = omw * half
+                np.sin(w0, out=w0)
+                w0 /= safe
+                np.copyto(w0, omw, where=small)
+                w1 = w * half
+                np.sin(w1, out=w1)
+                w1 /= safe
+                np.copyto(w1, w, where=small)
+                w1 *= sign  # w1·(±target): the sign is exact either way
+                q = w0[:, None] * frm
+                q += w1[:, None] * target
+            out = q / np.sqrt(np.vecdot(q, q))[:, None]
         else:
-            out = frm + w * (target - frm)
+            out = frm + w[:, None] * (target - frm)
         self._out = out
         return out.copy()
 

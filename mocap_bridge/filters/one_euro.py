@@ -304,9 +304,20 @@ class RotationOneEuro:
         self._last_t: float | None = None  # fast path: every live element was updated at this time
         self._a_d_te = math.nan
         self._a_d = np.zeros(n)
+        # Te / 2 when exact (then 2·half / Te is half / (Te / 2) exactly); None when not
+        self._te_half: float | None = None
         # ``_t`` is due: it is ``_last_t`` where ``_live`` and NaN elsewhere (the fast path leaves
         # it to the general one, its only reader)
         self._t_due = False
+        # The present mask (bytes) of the previous call if it took the fast path, which made
+        # exactly those elements live; None otherwise. The same mask again needs no mask
+        # arithmetic: every present element updates, none is fresh. Built with it: ~_live, and
+        # _live and ~_live as wide as the quaternions (a copyto mask that needs no broadcast).
+        self._key: bytes | None = None
+        self._dead = np.ones(n, dtype=bool)
+        self._live4 = np.zeros((n, 4), dtype=bool)
+        self._dead4 = np.ones((n, 4), dtype=bool)
+        self._false4 = np.zeros((n, 4), dtype=bool)
 
     def reset(self) -> None:
         """Forget every rotation's history."""
@@ -314,25 +325,42 @@ class RotationOneEuro:
         self._t_due = False
         self._live.fill(False)
         self._last_t = None
+        self._key = None
 
     def __call__(self, q: npt.ArrayLike, t: float, *, present: npt.NDArray[np.bool_] | None = None) -> F64:
         """Filter unit quaternions ``q`` (n, 4) at time ``t`` (seconds); returns unit quaternions."""
         qv = np.asarray(q, dtype=np.float64).reshape(self.n, 4)
         pres = np.ones(self.n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
         last = self._last_t
-        if last is not None and t > last:
+        te_half: float | None = None
+        fast = last is not None and t > last
+        if last is not None and fast:
             # Fast path: every initialised element was last updated at ``last`` (the previous call
             # updated or reset every element), so Te is one scalar and ``upd``/``fresh`` follow from
-            # which elements are initialised. Same arithmetic as the general path below.
+            # which elements are initialised. Same arithmetic as the general path below. The
+            # present elements end up live (updated or fresh), the absent ones reset.
             te = t - last
-            live = self._live
-            upd = pres & live
-            fresh = pres > live  # pres & ~live
             if te != self._a_d_te:
                 self._a_d = te / (te + self._tau_d)
                 self._a_d_te = te
+                h = 0.5 * te
+                self._te_half = h if h + h == te else None
+            te_half = self._te_half
             te_s: F64 | float = te
             a_d = self._a_d
+            key = pres.tobytes()
+            if key == self._key:
+                stale: npt.NDArray[np.bool_] = self._dead  # not updated: the absent elements
+                pass4 = self._dead4
+            else:
+                stale = ~(pres & self._live)  # fresh and absent elements pass through
+                pass4 = stale[:, None]
+                self._live = live = pres.copy()
+                self._dead = ~live
+                self._live4 = live4 = np.logical_or(live[:, None], self._false4)
+                self._dead4 = ~live4
+                self._key = key
+            keep4 = self._live4
         else:
             if self._t_due:
                 self._t = np.where(self._live, math.nan if self._last_t is None else self._last_t, np.nan)
@@ -343,13 +371,18 @@ class RotationOneEuro:
                 upd = pres & (te_a > 0.0)
             te_s = np.where(upd, te_a, 1.0)
             a_d = te_s / (te_s + self._tau_d)
+            pass4 = ~upd[:, None]  # fresh, absent, stale: pass through
+            keep = upd | fresh
+            keep4 = keep[:, None]
         prev = self._q
         d = np.vecdot(prev, qv)
         sign = np.where(d < 0.0, -1.0, 1.0)  # q on prev's side of the double cover
-        cos_half = np.minimum(np.abs(d), 1.0)
-        half = np.arccos(cos_half)  # half the rotation angle between prev and q
-        speed = 2.0 * half / te_s
-        edx = speed - self._speed
+        half = np.abs(d)
+        np.minimum(half, 1.0, out=half)
+        np.arccos(half, out=half)  # half the rotation angle between prev and q
+        speed = half / te_half if te_half is not None else 2.0 * half / te_s
+        edx = speed
+        edx -= self._speed
         edx *= a_d
         edx += self._speed
         cutoff = self._beta * edx
@@ -358,29 +391,35 @@ class RotationOneEuro:
         a = np.reciprocal(cutoff, out=cutoff)
         a += te_s
         a = np.divide(te_s, a, out=a)
-        # slerp(prev, q, a)
-        sin_h = np.sin(half)
-        small = sin_h < 1e-6
-        safe = np.where(small, 1.0, sin_h)
+        # slerp(prev, q, a); below 1e-6 rad the lerp weights (safe: sin(half), 1 where small)
+        safe = np.sin(half)
+        small = safe < 1e-6
+        np.copyto(safe, 1.0, where=small)
         oma = 1.0 - a
-        w0 = np.where(small, oma, np.sin(oma * half) / safe)
-        w1 = np.where(small, a, np.sin(a * half) / safe)
+        w0 = oma * half
+        np.sin(w0, out=w0)
+        w0 /= safe
+        np.copyto(w0, oma, where=small)
+        w1 = a * half
+        np.sin(w1, out=w1)
+        w1 /= safe
+        np.copyto(w1, a, where=small)
         w1 *= sign  # w1 · (±q): the sign is exact either way
         qh = w0[:, None] * prev
         qh += w1[:, None] * qv
         qh /= np.sqrt(np.vecdot(qh, qh))[:, None]
-        np.copyto(qh, qv, where=~upd[:, None])  # fresh, absent, stale: pass through
+        np.copyto(qh, qv, where=pass4)
         out: F64 = qh
-        keep = upd | fresh
-        np.copyto(self._q, out, where=keep[:, None])
-        if last is not None and t > last:
+        np.copyto(self._q, out, where=keep4)
+        if fast:
             # every element either updated/initialised now, or reset (absent: its speed is never
             # read again, it starts fresh)
-            self._speed = np.where(upd, edx, 0.0)
-            self._live = keep
+            np.copyto(edx, 0.0, where=stale)
+            self._speed = edx
             self._t_due = True
             self._last_t = t
         else:
+            self._key = None
             self._speed = np.where(upd, edx, np.where(fresh, 0.0, self._speed))
             self._t = np.where(keep, t, np.where(pres, self._t, np.nan))
             self._live = ~np.isnan(self._t)
