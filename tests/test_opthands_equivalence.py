@@ -15,11 +15,18 @@ from conftest import media
 from handmedia import track_clip
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_opthands import ReferenceHandSolver
-from synth import curled_hand
+from reference_opthands import (
+    ReferenceHandSolver,
+    reference_classify,
+    reference_finger_values,
+    reference_landmark_rows,
+    reference_score_list,
+)
+from synth import curled_hand, hand_obs, random_rotation
 
-from mocap_bridge.frames import RigFrame, TrackedFrame
+from mocap_bridge.frames import HandObservation, RigFrame, TrackedFrame
 from mocap_bridge.settings import Settings
+from mocap_bridge.solve.gestures import GestureSettings, _finger_values, _landmark_rows, _score_list, classify
 from mocap_bridge.solve.hands import HandSolver
 from mocap_bridge.solve.rig import RigSolver
 
@@ -135,3 +142,61 @@ def test_rig_solver_with_reference_hands_gives_the_same_frames(clips: dict[str, 
         ref._hands = ReferenceHandSolver()
         for f in frames:
             _same_rig(fast.solve(f), ref.solve(f))
+
+
+# --------------------------------------------------------------------------------------- gestures
+def _gesture_landmarks(rng: np.random.Generator, defect: str, j: int) -> np.ndarray:
+    """Normalised landmarks of a random curled hand (or a degenerate one), float32 as MediaPipe's."""
+    p = curled_hand(rng, "Left" if rng.random() < 0.5 else "Right", float(rng.uniform(0.0, 2.0)))
+    p = p @ random_rotation(rng).as_matrix().T * rng.uniform(1.0, 4.0) + rng.uniform(0.3, 0.7, 3)
+    if defect == "zero_bone":
+        p[j] = p[j - 1]
+    elif defect == "all_same":
+        p[:] = p[0]
+    elif defect == "folded" and (j - 1) % 4 >= 2:
+        p[j] = p[j - 1] - (p[j - 1] - p[j - 2])
+    elif defect == "huge":
+        p *= 1e30
+    out: np.ndarray = p.astype(np.float32)
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["none", "zero_bone", "all_same", "folded", "huge"]),
+    st.integers(1, 20),
+    st.sampled_from([1.0, 16 / 9, 0.5]),
+)
+def test_gesture_values_and_classes_match_reference_bit_for_bit(
+    seed: int, defect: str, j: int, aspect: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    hand = hand_obs("Left")
+    hand = HandObservation("Left", 0.9, _gesture_landmarks(rng, defect, j), hand.world)
+    gs = GestureSettings()
+    rows = _landmark_rows(hand.landmarks, aspect)
+    new, ref = (
+        _finger_values(rows, gs),
+        reference_finger_values(reference_landmark_rows(hand.landmarks, aspect), gs),
+    )
+    assert repr(new) == repr(ref)  # repr: every float's bits, −0 and NaN included
+    assert repr(_score_list(*new[1:], gs)) == repr(reference_score_list(*ref[1:], gs))
+    assert repr(classify(hand, gs, aspect=aspect)) == repr(reference_classify(hand, gs, aspect=aspect))
+
+
+def test_gesture_classes_match_reference_on_footage(clips: dict[str, list[TrackedFrame]]) -> None:
+    gs = GestureSettings()
+    n = 0
+    for frames in clips.values():
+        for f in frames:
+            for h in f.hands:
+                for aspect in (1.0, 16 / 9):
+                    rows = _landmark_rows(h.landmarks, aspect)
+                    new = _finger_values(rows, gs)
+                    assert repr(new) == repr(reference_finger_values(rows, gs))
+                    assert repr(classify(h, gs, aspect=aspect)) == repr(
+                        reference_classify(h, gs, aspect=aspect)
+                    )
+                    n += 1
+    assert n > 400
