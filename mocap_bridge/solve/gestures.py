@@ -173,7 +173,7 @@ def _finger_values(p: list[list[float]], s: GestureSettings) -> _Values:
         if not n > 1e-12:
             n = 1e-12
         px, py, pz = px / n, py / n, pz / n
-        total = 0.0  # + the first angle is that angle: acos is never −0
+        total = 0.0  # 0 + the first angle is exactly that angle (acos never gives −0)
         for k in chain[2:]:
             ax, ay, az = bx, by, bz
             bx, by, bz = p[k]
