@@ -1,12 +1,14 @@
 """The hand stages against their forms before the opthands rewrite (tests/reference_opthands.py).
 
-HandSolver.solve now works in scratch buffers through views made once; it must give the same
-bits as before, whatever the landmarks: hands absent (zeros), NaN or infinite landmarks,
-zero-length and folded-back bones (the reference path), on synthetic hands and real footage.
+HandSolver.solve now works in scratch buffers through views made once, and the gesture classifier
+sums bends as it goes; each must give the same bits as before, whatever the landmarks: hands absent
+(zeros), NaN or infinite world landmarks, zero-length and folded-back bones (the reference path),
+degenerate and huge hands, on synthetic hands, on real footage and through a whole RigSolver.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,10 @@ from synth import curled_hand, hand_obs, random_rotation
 
 from mocap_bridge.frames import HandObservation, RigFrame, TrackedFrame
 from mocap_bridge.settings import Settings
+from mocap_bridge.solve import gestures as gestures_module
 from mocap_bridge.solve.gestures import GestureSettings, _finger_values, _landmark_rows, _score_list, classify
 from mocap_bridge.solve.hands import HandSolver
+from mocap_bridge.solve.mirror import mirror_hand
 from mocap_bridge.solve.rig import RigSolver
 
 FLIP = np.array([1.0, -1.0, -1.0])
@@ -136,12 +140,28 @@ def test_hand_solve_matches_reference_on_footage(clips: dict[str, list[TrackedFr
     assert n > 200
 
 
-def test_rig_solver_with_reference_hands_gives_the_same_frames(clips: dict[str, list[TrackedFrame]]) -> None:
+@pytest.mark.parametrize("two_hands", [False, True])
+def test_rig_solver_with_reference_stages_gives_the_same_frames(
+    clips: dict[str, list[TrackedFrame]], two_hands: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole clips through a RigSolver with the old hand solve and classifier, then the new ones
+    (with a lone hand's mirror image as the second hand: two-hand frames from footage)."""
     for frames in clips.values():
-        fast, ref = RigSolver(Settings()), RigSolver(Settings())
+        if two_hands:
+            frames = [
+                dataclasses.replace(f, hands=(f.hands[0], mirror_hand(f.hands[0])))
+                if len(f.hands) == 1
+                else f
+                for f in frames
+            ]
+        ref = RigSolver(Settings())
         ref._hands = ReferenceHandSolver()
-        for f in frames:
-            _same_rig(fast.solve(f), ref.solve(f))
+        with monkeypatch.context() as m:
+            m.setattr(gestures_module, "classify", reference_classify)
+            expected = [ref.solve(f) for f in frames]
+        fast = RigSolver(Settings())
+        for f, b in zip(frames, expected, strict=True):
+            _same_rig(fast.solve(f), b)
 
 
 # --------------------------------------------------------------------------------------- gestures
