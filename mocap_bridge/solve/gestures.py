@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -131,8 +132,11 @@ def _ramp(x: float, lo: float, hi: float) -> float:
     return 0.0 if v <= 0.0 else 1.0 if v >= 1.0 else v
 
 
-#: each finger's chain, wrist first (the wrist starts every finger's first segment)
-_CHAIN_ROWS = tuple((0, *(int(i) for i in chain)) for chain in _CHAINS)
+#: the landmarks whose segments bend each finger: a long finger's chain from the wrist; the thumb's
+#: from its CMC (its first "joint", wrist→CMC→MCP, is the palm's shape, not a bend)
+_BEND_CHAINS = ((1, 2, 3, 4), *((0, *(int(i) for i in chain)) for chain in _CHAINS[1:]))
+#: :func:`math.degrees` is ``x * (180 / pi)``: the same product without the call
+_DEG = 180.0 / math.pi
 
 #: one hand's classifier inputs in plain floats: bends (5), extensions (5), thumb protrusion,
 #: thumb up, index up (the fields of :class:`FingerStates`)
@@ -157,29 +161,33 @@ def _landmark_rows(landmarks: npt.ArrayLike, aspect: float) -> list[list[float]]
 def _finger_values(p: list[list[float]], s: GestureSettings) -> _Values:
     """:func:`finger_states` of landmark rows, in plain floats: on 21 points numpy's per-call
     cost exceeds the arithmetic (tests/reference_stages.py keeps the array form as the oracle)."""
-    sqrt, acos, degrees = math.sqrt, math.acos, math.degrees
-    lo, hi = s.finger_straight_deg, s.finger_folded_deg
+    sqrt, acos, deg = math.sqrt, math.acos, _DEG
+    lo, span = s.finger_straight_deg, s.finger_folded_deg - s.finger_straight_deg
     bend: list[float] = []
-    for chain in _CHAIN_ROWS:
-        ax, ay, az = p[chain[0]]
-        px = py = pz = 0.0
-        joints = []
-        for k in range(1, 5):
-            bx, by, bz = p[chain[k]]
-            # the unit segment (wrist→MCP, MCP→PIP, PIP→DIP, DIP→tip) …
+    ext: list[float] = []
+    for chain in _BEND_CHAINS:
+        # the unit segments (wrist→MCP, MCP→PIP, PIP→DIP, DIP→tip) and the angles between them
+        (ax, ay, az), (bx, by, bz) = p[chain[0]], p[chain[1]]
+        px, py, pz = bx - ax, by - ay, bz - az
+        n = sqrt(px * px + py * py + pz * pz)
+        if not n > 1e-12:
+            n = 1e-12
+        px, py, pz = px / n, py / n, pz / n
+        total = 0.0  # 0 + the first angle is exactly that angle (acos never gives −0)
+        for k in chain[2:]:
+            ax, ay, az = bx, by, bz
+            bx, by, bz = p[k]
             dx, dy, dz = bx - ax, by - ay, bz - az
             n = sqrt(dx * dx + dy * dy + dz * dz)
             if not n > 1e-12:
                 n = 1e-12
             dx, dy, dz = dx / n, dy / n, dz / n
-            if k > 1:  # … and the joint's bend from the previous one
-                c = dx * px + dy * py + dz * pz
-                joints.append(degrees(acos(-1.0 if c < -1.0 else 1.0 if c > 1.0 else c)))
+            c = dx * px + dy * py + dz * pz
+            total += acos(-1.0 if c < -1.0 else 1.0 if c > 1.0 else c) * deg
             px, py, pz = dx, dy, dz
-            ax, ay, az = bx, by, bz
-        # The thumb's first "joint" (wrist→CMC→MCP) is the palm's shape, not a bend: leave it out.
-        bend.append(joints[1] + joints[2] if chain[1] == 1 else joints[0] + joints[1] + joints[2])
-    ext = [1.0 - _ramp(b, lo, hi) for b in bend]
+        bend.append(total)
+        v = (total - lo) / span  # 1 − _ramp(bend, straight, folded)
+        ext.append(1.0 - (0.0 if v <= 0.0 else 1.0 if v >= 1.0 else v))
     # palm length (wrist → middle MCP), palm width (index MCP → little MCP), thumb tip → index PIP,
     # the thumb (MCP → tip), the index finger (MCP → tip)
     (wx, wy, wz), (tx, ty, tz) = p[0], p[4]
@@ -194,7 +202,7 @@ def _finger_values(p: list[list[float]], s: GestureSettings) -> _Values:
     n = max(sqrt(ux * ux + uy * uy + uz * uz), 1e-12)
     ux, uy, uz = ux / n, uy / n, uz / n
     # how far the tip reaches beyond every other landmark along the thumb
-    protrusion = min((tx - x) * ux + (ty - y) * uy + (tz - z) * uz for x, y, z in p[5:]) / palm
+    protrusion = min([(tx - x) * ux + (ty - y) * uy + (tz - z) * uz for x, y, z in p[5:]]) / palm
     fx, fy, fz = p[8]
     vx, vy, vz = fx - ix, fy - iy, fz - iz
     index_up = -vy / max(sqrt(vx * vx + vy * vy + vz * vz), 1e-12)
@@ -228,13 +236,14 @@ def _direction_term(cos: float, up_cos: float) -> float:
 _RULES = tuple((g, tuple((i, w) for i, w in enumerate(pat) if w is not None)) for g, pat in PATTERNS.items())
 #: the same rules as indices into ``extension + (1 − extension)`` (5 memberships each way)
 _RULE_ROWS = tuple((g, tuple(i if w else 5 + i for i, w in rules)) for g, rules in _RULES)
-#: the classes by value, and per rule: the class's index, its rows, and its extra term (below)
+#: the classes by value; per class from Closed_Fist on, its pattern's memberships as one getter
 _GESTURES = tuple(Gesture)
-_THUMB_UP, _THUMB_DOWN, _POINTING_UP, _CLOSED_FIST = 1, 2, 3, 4
-_EXTRA = {Gesture.Thumb_Up: _THUMB_UP, Gesture.Thumb_Down: _THUMB_DOWN,
-          Gesture.Pointing_Up: _POINTING_UP, Gesture.Closed_Fist: _CLOSED_FIST}  # fmt: skip
-_RULE_PLAN = tuple((int(g), rows, _EXTRA.get(g, 0)) for g, rows in _RULE_ROWS)
+_MEMBERS = tuple(itemgetter(*rows) for _, rows in sorted(_RULE_ROWS))
 assert all(int(g) == i for i, g in enumerate(_GESTURES))
+assert tuple(g for g, _ in sorted(_RULE_ROWS)) == _GESTURES[1:]
+assert all(len(rows) > 1 for _, rows in _RULE_ROWS)  # so each getter returns a tuple
+_FIST, _POINTING = int(Gesture.Closed_Fist), int(Gesture.Pointing_Up)
+_DOWN, _UP = int(Gesture.Thumb_Down), int(Gesture.Thumb_Up)
 
 
 def _score_list(
@@ -243,19 +252,13 @@ def _score_list(
     """:func:`gesture_scores` as a list, from the :class:`FingerStates` values."""
     clear = _ramp(protrusion, s.thumb_protrusion_min, s.thumb_protrusion_full)
     member = [*ext, *[1.0 - e for e in ext]]
-    out = [0.0] * len(_GESTURES)
-    for g, rows, extra in _RULE_PLAN:
-        score = min(map(member.__getitem__, rows))
-        if extra == _THUMB_UP:
-            score = min(score, clear, _direction_term(thumb_up, s.up_cos))
-        elif extra == _THUMB_DOWN:
-            score = min(score, clear, _direction_term(-thumb_up, s.up_cos))
-        elif extra == _POINTING_UP:
-            score = min(score, _direction_term(index_up, s.up_cos))
-        elif extra == _CLOSED_FIST:
-            # a fist whose thumb clears it up or down is Thumb_Up / Thumb_Down instead
-            score = min(score, 1.0 - clear * _direction_term(abs(thumb_up), s.up_cos))
-        out[g] = score
+    out = [0.0, *[min(get(member)) for get in _MEMBERS]]
+    # the classes with a term beyond their pattern
+    out[_UP] = min(out[_UP], clear, _direction_term(thumb_up, s.up_cos))
+    out[_DOWN] = min(out[_DOWN], clear, _direction_term(-thumb_up, s.up_cos))
+    out[_POINTING] = min(out[_POINTING], _direction_term(index_up, s.up_cos))
+    # a fist whose thumb clears it up or down is Thumb_Up / Thumb_Down instead
+    out[_FIST] = min(out[_FIST], 1.0 - clear * _direction_term(abs(thumb_up), s.up_cos))
     out[0] = 1.0 - max(out[1:])  # None_
     return out
 
@@ -275,10 +278,10 @@ def classify(
     s = settings or GestureSettings()
     _, ext, protrusion, thumb_up, index_up = _finger_values(_landmark_rows(hand.landmarks, aspect), s)
     scores = _score_list(ext, protrusion, thumb_up, index_up, s)
-    best = max(range(1, len(scores)), key=scores.__getitem__)
-    if scores[best] < s.min_score:
+    top = max(scores[1:])
+    if top < s.min_score:
         return Gesture.None_, scores[0]
-    return _GESTURES[best], scores[best]
+    return _GESTURES[scores.index(top, 1)], top  # the first class with the top score
 
 
 class GestureTracker:

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..frames import HumanBone as HB
-from .quat import EXT3, arc, basis, basis_1, dot0, qconj, qrot
+from .quat import EXT3, arc, basis, basis_1, qconj, qrot
 
 __all__ = ["FINGER_BONES", "HandSolver"]
 
@@ -65,29 +65,44 @@ _REST_EXT = _REST_DIR[:, :, 0, :] @ EXT3  # (2, 5, 5) rest directions, extended
 _ANTI_COS = -0.999999  # arc() treats cos below this as antiparallel
 
 
-def _cross(a: F64, b: F64) -> F64:
-    """:func:`cross_e` of component-major extended vectors (5, ...) -> (3, ...)."""
-    r: F64 = a[1:4] * b[2:5]
-    r -= a[2:5] * b[1:4]
-    return r
-
-
 class HandSolver:
     """Stateless per-frame hand solve (scratch buffers only)."""
 
     def __init__(self) -> None:
         # Scratch buffers, component-major (component, level, lane = 5 hand + finger): every
         # component row is contiguous, so the in-place steps below avoid strided [..., :3] views.
-        self._u = np.empty((5, 3, 10))  # arc start directions: rest, d0, d1 (extended)
-        self._u[:, 0] = _REST_EXT.transpose(2, 0, 1).reshape(5, 10)
-        self._k = np.empty((5, 3, 10))  # arc axes u × v (extended)
-        self._x = np.empty((5, 2, 10))  # vectors rotated by the proximal arc: k1, R1ᵀ k2
-        self._q = np.empty((4, 3, 10))  # level-major output
+        # Every view solve() works on is made here once (a slice costs about as much as the
+        # arithmetic on these 30-lane rows).
+        self._wf = np.empty((2, 21, 5))  # landmarks, axis-flipped and extended
+        sv = self._sv = np.empty((2, 17, 5))  # primary, secondary, 15 segments (module doc)
+        self._sv_ps, self._sv_seg = sv[:, :2, :3], sv[:, 2:, :3]
+        m = self._m = np.empty((2, 15, 5))  # segments in the hand frame, hand-major
+        d = self._d = np.empty((5, 3, 10))  # … component-major, normalised in place
+        self._m_hlf = m.reshape(2, 3, 5, 5)
+        self._d_hlf = d.reshape(5, 3, 2, 5).transpose(2, 1, 3, 0)  # (hand, level, finger, component)
+        self._n = np.empty((3, 10))  # segment lengths
+        self._c = np.empty((3, 10))  # arc cosines
+        self._opc = np.empty((3, 10))  # 1 + cosines
+        u = self._u = np.empty((5, 3, 10))  # arc start directions: rest, d0, d1 (extended)
+        u[:, 0] = _REST_EXT.transpose(2, 0, 1).reshape(5, 10)
+        k = self._k = np.empty((5, 3, 10))  # arc axes u × v (extended)
+        x = self._x = np.empty((5, 2, 10))  # vectors rotated by the proximal arc: k1, R1ᵀ k2
+        q = self._q = np.empty((4, 3, 10))  # level-major output
+        self._q_out = q.reshape(4, 3, 2, 5).transpose(2, 3, 1, 0)  # (hand, finger, level, component)
+        self._views = (
+            (u[:, 1:], d[:, :2], u[:3], d[:3]),
+            (k[:3], u[1:4], d[2:5], u[2:5], d[1:4], k[3:], k[:2]),
+            (x[:, 0], k[:, 1], x[:3, 1], k[:3, 2], k[:3, 1], k[1:4, 1], k[2:5, 2], k[2:5, 1], k[1:4, 2]),
+            (x[3:, 1], x[:2, 1], q[:3, 1:], x[:3], k[:3, :1], k[1:4, :1], x[2:5], k[2:5, :1], x[1:4]),
+            (q[:3, 0], k[:3, 0], q[3]),
+            (self._c[0], self._c[1], self._opc[0], self._opc[1]),
+        )
 
     def solve(self, world_mp: F64) -> tuple[F64, F64]:
         """(:meth:`frames`, :meth:`fingers`) of stacked world landmarks (2, 21, 3), fused (module doc)."""
-        sv = _SEG_MAT @ (world_mp @ _FLIP_EXT)  # (2, 17, 5)
-        (pl, sl), (pr, sr) = sv[:, :2, :3].tolist()
+        sv, d, n, c, opc, q = self._sv, self._d, self._n, self._c, self._opc, self._q
+        np.matmul(_SEG_MAT, np.matmul(world_mp, _FLIP_EXT, out=self._wf), out=sv)  # (2, 17, 5)
+        (pl, sl), (pr, sr) = self._sv_ps.tolist()
         # two frames: plain floats. G = B B₀ᵀ with B₀ a signed permutation: rows of B are (p, s, n),
         # of G (p, −n, s) left and (−p, n, s) right (what the matmul gives); built extended at once.
         ge = np.array(
@@ -98,35 +113,45 @@ class HandSolver:
         )
         g: F64 = ge[..., :3]
         # segment directions in the hand frame, Gᵀ d, extended: (2, 15, 5) -> (5, 3 levels, 10)
-        d = (sv[:, 2:, :3] @ ge).reshape(2, 3, 5, 5).transpose(3, 1, 0, 2).reshape(5, 3, 10)
-        d /= np.maximum(np.sqrt(dot0(d[:3], d[:3])), 1e-9)
-        u, k, x, q = self._u, self._k, self._x, self._q
-        u[:, 1:] = d[:, :2]
-        c = dot0(u[:3], d[:3])  # (3, 10) cosines
-        if np.count_nonzero(c < _ANTI_COS):
+        np.matmul(self._sv_seg, ge, out=self._m)
+        np.copyto(self._d_hlf, self._m_hlf)
+        (u_d, d_01, u3, d3), kv_views, k_views, x_views, (q_0, k3_0, q_w), (c0, c1, opc0, opc1) = self._views
+        np.vecdot(d3, d3, axis=0, out=n)  # type: ignore[call-overload]  # (numpy's stubs lack axis)
+        np.sqrt(n, out=n)
+        np.maximum(n, 1e-9, out=n)
+        d /= n
+        u_d[...] = d_01
+        np.vecdot(u3, d3, axis=0, out=c)  # type: ignore[call-overload]
+        # fmin skips NaN as the comparison does
+        if np.fmin.reduce(c, axis=None) < _ANTI_COS:
             return g, self.fingers(world_mp, g)
-        kv = k[:3]
-        np.multiply(u[1:4], d[2:5], out=kv)  # cross_e, component-major
-        kv -= u[2:5] * d[1:4]
-        k[3:] = k[:2]
-        opc = c + 1.0
-        k1, k2 = k[:, 1], k[:, 2]
+        kv, u14, d25, u25, d14, k_e, k_01 = kv_views
+        np.multiply(u14, d25, out=kv)  # cross_e, component-major
+        kv -= u25 * d14
+        k_e[...] = k_01
+        np.add(c, 1.0, out=opc)
         # R1ᵀ k2 (the distal axis seen from the proximal segment), then R0ᵀ of it and of k1
-        x[:, 0] = k1
-        y = x[:3, 1]
-        np.multiply(k2[:3], c[1], out=y)
-        y -= _cross(k1, k2)
-        y += k1[:3] * (dot0(k1[:3], k2[:3]) / opc[1])
-        x[3:, 1] = x[:2, 1]
-        k0 = k[:, :1]
-        z = q[:3, 1:]
-        np.multiply(x[:3], c[0], out=z)
-        z -= _cross(k0, x)
-        z += k0[:3] * (dot0(k0[:3], x[:3]) / opc[0])
-        q[:3, 0] = k[:3, 0]
-        q[3] = opc
-        q /= np.maximum(np.sqrt(dot0(q, q)), 1e-12)
-        out: F64 = q.reshape(4, 3, 2, 5).transpose(2, 3, 1, 0).reshape(30, 4)
+        x_0, k1, y, k2_3, k1_3, k1_14, k2_25, k1_25, k2_14 = k_views
+        x_0[...] = k1
+        np.multiply(k2_3, c1, out=y)
+        cr = k1_14 * k2_25
+        cr -= k1_25 * k2_14
+        y -= cr
+        y += k1_3 * (np.vecdot(k1_3, k2_3, axis=0) / opc1)  # type: ignore[call-overload]
+        x_e, x_01, z, x3, k0_3, k0_14, x25, k0_25, x14 = x_views
+        x_e[...] = x_01
+        np.multiply(x3, c0, out=z)
+        cr = k0_14 * x25
+        cr -= k0_25 * x14
+        z -= cr
+        z += k0_3 * (np.vecdot(k0_3, x3, axis=0) / opc0)  # type: ignore[call-overload]
+        q_0[...] = k3_0
+        q_w[...] = opc
+        np.vecdot(q, q, axis=0, out=n)  # type: ignore[call-overload]
+        np.sqrt(n, out=n)
+        np.maximum(n, 1e-12, out=n)
+        q /= n
+        out: F64 = self._q_out.reshape(30, 4)
         return g, out
 
     def frames(self, world_mp: F64) -> F64:
