@@ -242,7 +242,11 @@ _UNIT_ROWS = np.concatenate((_UPPER, _LOWER, [0, 1]))  # limbs (eps 1e-9), then 
 _UNIT_EPS = np.array([1e-9] * 8 + [1e-12] * 2)
 
 
-_EYE3 = np.eye(3)
+_EYE3_ROWS = np.eye(3).tolist()
+# x rows read as floats: hips/chest primaries and secondaries, the primaries of the upper segments
+# (arms, legs) then of the forearms and shins, the hands' secondaries (index -> pinky)
+_FLOAT_ROWS = np.array([0, 1, _N_SEG, _N_SEG + 1, *_UPPER, *_LOWER, _N_SEG + 7, _N_SEG + 8])
+_REF_ROWS = _N_SEG + np.concatenate((_UPPER, _LOWER[2:], _LOWER[:2]))  # x rows of the limb secondaries
 
 # Limb twist inputs from the torso frames t = [hips, chest] (2, 3, 3), flattened: the rest
 # directions a (chest +X, chest −X, hips −Y twice) and the parents' +Z v (chest twice, hips twice),
@@ -287,52 +291,61 @@ class BodySolver:
         wrist/index/pinky hand frames.
         """
         hands = hand_frames
-        x = _BODY_MAT @ (np.asarray(world_mp) @ _FLIP_EXT)  # (37, 5) extended rows
-        prim = x[:_N_SEG]
-        sec = x[_N_SEG : 2 * _N_SEG]
-        # unit primaries of the eight limb segments
-        dirs = prim[_LIMBS]
-        dirs /= np.maximum(np.sqrt(np.vecdot(dirs[:, :3], dirs[:, :3])), 1e-9)[:, None]
-        upper = dirs[:4]
-        lower = dirs[4:]
-        # torso frames (hips, chest), rows of 3×3 with columns p, s, n = p × s (rest basis is the
-        # identity): two frames, so plain floats
-        (ph, pc), (sh, sc) = x[:2, :3].tolist(), x[_N_SEG : _N_SEG + 2, :3].tolist()
+        x = _BODY_MAT @ (np.asarray(world_mp) @ _FLIP_EXT)  # (30, 5) extended rows
+        # The torso frames and the limb twist references in plain floats (2 frames, 4 limbs): the
+        # same operations in the same order as the numpy forms, so the same rounding.
+        ph, pc, sh, sc, *limbs, lhs, rhs = x[_FLOAT_ROWS, :3].tolist()
+        # torso frames (hips, chest), rows of 3×3 with columns p, s, n = p × s (rest basis is the identity)
         th, tc = basis_1(ph, sh), basis_1(pc, sc)
-        # Bend direction: forearm/shin component perpendicular to the upper segment.
-        bend = (lower - np.vecdot(lower[:, :3], upper[:, :3])[:, None] * upper) * _LIMB_SIGN
-        # Rest reference (+Z of the parent, v) carried along the shortest arc from the rest
-        # direction a to the upper segment u. For unit a ⊥ v that rotation gives
-        # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
-        # (k = a × u) without its cross products.
-        # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
-        t = np.array((th, tc))
-        av = t.reshape(18)[_AV_TAKE] * _AV_SIGN
-        a, v = av[:4], av[4:]
-        f = np.vecdot(upper[:, :3], v[:, :3]) / np.maximum(1.0 + np.vecdot(a[:, :3], upper[:, :3]), 1e-6)
-        a += upper
-        a *= f[:, None]
-        carried = v - a
-        ref = bend + _TWIST_FALLBACK * carried
-        sec[_UPPER] = ref
-        sec[_LOWER[2:]] = ref[2:]
+        refs = []
+        for i in range(4):
+            # unit primaries of the upper segment u and the forearm/shin l
+            ux, uy, uz = limbs[i]
+            norm = max(math.sqrt(ux * ux + uy * uy + uz * uz), 1e-9)
+            ux, uy, uz = ux / norm, uy / norm, uz / norm
+            lx, ly, lz = limbs[4 + i]
+            norm = max(math.sqrt(lx * lx + ly * ly + lz * lz), 1e-9)
+            lx, ly, lz = lx / norm, ly / norm, lz / norm
+            # Bend direction: forearm/shin component perpendicular to the upper segment (knees bend
+            # the other way).
+            d = lx * ux + ly * uy + lz * uz
+            bx, by, bz = lx - d * ux, ly - d * uy, lz - d * uz
+            # Rest reference (+Z of the parent, v) carried along the shortest arc from the rest
+            # direction a to the upper segment u. For unit a ⊥ v that rotation gives
+            # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
+            # (k = a × u) without its cross products.
+            # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
+            if i < 2:
+                (ax, _, vx), (ay, _, vy), (az, _, vz) = tc
+                if i:
+                    ax, ay, az = ax * -1.0, ay * -1.0, az * -1.0
+            else:
+                bx, by, bz = bx * -1.0, by * -1.0, bz * -1.0
+                (_, ax, vx), (_, ay, vy), (_, az, vz) = th
+                ax, ay, az = ax * -1.0, ay * -1.0, az * -1.0
+            f = (ux * vx + uy * vy + uz * vz) / max(1.0 + (ax * ux + ay * uy + az * uz), 1e-6)
+            rx = bx + _TWIST_FALLBACK * (vx - (ax + ux) * f)
+            ry = by + _TWIST_FALLBACK * (vy - (ay + uy) * f)
+            rz = bz + _TWIST_FALLBACK * (vz - (az + uz) * f)
+            refs.append([rx, ry, rz, rx, ry])  # extended
         # Forearm twist (pronation) follows the hand's thumb side when the hand is seen, so the
         # wrist only flexes/deviates (Unity's Hand bone has no twist muscle); else the elbow hinge.
         # (The reference normalises these first; the Gram-Schmidt below makes the length irrelevant.)
+        fore = []
         for i in range(2):
             hf = hands[i]
             if hf is not None:
-                sec[5 + i, :3] = hf[:, 2]
-                sec[5 + i, 3:] = hf[:2, 2]
+                hx, hy, hz = hf[:, 2].tolist()
+                fore.append([hx, hy, hz, hx, hy])
             elif joint_ok[(L_INDEX, R_INDEX)[i]] and joint_ok[(L_PINKY, R_PINKY)[i]]:
-                sec[5 + i] = sec[7 + i]
+                hx, hy, hz = (lhs, rhs)[i]
+                fore.append([hx, hy, hz, hx, hy])
             else:
-                sec[5 + i] = ref[i]
+                fore.append(refs[i])
+        x[_REF_ROWS] = [*refs, refs[2], refs[3], *fore]  # secondaries: upper segments, shins, forearms
 
         g = self._gf  # rows 0..14 rewritten below, row 15 the identity
-        g[:2] = t
-        if self.upper_body:
-            g[0] = _EYE3  # hips at rest
+        g[:2] = (_EYE3_ROWS if self.upper_body else th, tc)  # upper-body mode: hips at rest
         # basis_e(p, s) @ B₀ᵀ, the same arithmetic component-major: the in-place steps then run on
         # contiguous rows rather than strided [..., :3] views, and a take replaces the matmul.
         xt = x.T.copy()
