@@ -168,6 +168,7 @@ _LEG_BONES = np.array(
 )  # fmt: skip
 _SPINE3 = np.array([int(HB.Spine), int(HB.Chest), int(HB.UpperChest)])
 _NECK2 = np.array([int(HB.Neck), int(HB.Head)])
+_SPINE_NECK = np.concatenate((_SPINE3, _NECK2))
 _IDENTITY_Q = np.array([0.0, 0.0, 0.0, 1.0])
 _UPPER_CHEST = int(HB.UpperChest)
 _FLIP = np.array([1.0, -1.0, -1.0])
@@ -247,6 +248,7 @@ _EYE3_ROWS = np.eye(3).tolist()
 # (arms, legs) then of the forearms and shins, the hands' secondaries (index -> pinky)
 _FLOAT_ROWS = np.array([0, 1, _N_SEG, _N_SEG + 1, *_UPPER, *_LOWER, _N_SEG + 7, _N_SEG + 8])
 _REF_ROWS = _N_SEG + np.concatenate((_UPPER, _LOWER[2:], _LOWER[:2]))  # x rows of the limb secondaries
+_REF_FLAT = (np.arange(5) * 2 * _N_SEG + _REF_ROWS[:, None]).reshape(-1)  # their entries in x.T, flat
 
 # Limb twist inputs from the torso frames t = [hips, chest] (2, 3, 3), flattened: the rest
 # directions a (chest +X, chest −X, hips −Y twice) and the parents' +Z v (chest twice, hips twice),
@@ -274,6 +276,16 @@ class BodySolver:
         self._g[15] = np.eye(3)
         self._gf = self._g.copy()  # the fast path's segment frames (the reference path uses _g)
         self._cols = np.zeros((3, 5, _N_SEG - 2))  # segments 2..14: columns p, s⊥, n (component-major)
+        self._xt = np.zeros((5, 2 * _N_SEG))  # the primaries and secondaries, component-major
+        self._xt_flat = self._xt.reshape(-1)
+        # the Gram-Schmidt's operands as views made once: segments 2..14's primaries p, secondaries s,
+        # then unit p, s⊥ and n, with the (y, z, x) / (z, x, y) shifts of the extended cross product
+        p, s, pu, su = self._xt[:, 2:15], self._xt[:, 17:30], self._cols[0], self._cols[1]
+        self._gs_views = (p, p[:3], s, s[:3], pu, pu[:3], su, su[:3], self._cols[2, :3],
+                          pu[1:4], pu[2:5], su[1:4], su[2:5])  # fmt: skip
+        self._cols_flat = self._cols.reshape(-1)  # flat views, for the signed take
+        self._g13 = self._gf[2:15].reshape(-1)
+        self._g18 = self._gf[:2].reshape(-1)
 
     def solve(
         self,
@@ -327,7 +339,7 @@ class BodySolver:
             rx = bx + _TWIST_FALLBACK * (vx - (ax + ux) * f)
             ry = by + _TWIST_FALLBACK * (vy - (ay + uy) * f)
             rz = bz + _TWIST_FALLBACK * (vz - (az + uz) * f)
-            refs.append([rx, ry, rz, rx, ry])  # extended
+            refs.append((rx, ry, rz, rx, ry))  # extended
         # Forearm twist (pronation) follows the hand's thumb side when the hand is seen, so the
         # wrist only flexes/deviates (Unity's Hand bone has no twist muscle); else the elbow hinge.
         # (The reference normalises these first; the Gram-Schmidt below makes the length irrelevant.)
@@ -336,28 +348,32 @@ class BodySolver:
             hf = hands[i]
             if hf is not None:
                 hx, hy, hz = hf[:, 2].tolist()
-                fore.append([hx, hy, hz, hx, hy])
+                fore.append((hx, hy, hz, hx, hy))
             elif joint_ok[(L_INDEX, R_INDEX)[i]] and joint_ok[(L_PINKY, R_PINKY)[i]]:
                 hx, hy, hz = (lhs, rhs)[i]
-                fore.append([hx, hy, hz, hx, hy])
+                fore.append((hx, hy, hz, hx, hy))
             else:
                 fore.append(refs[i])
-        x[_REF_ROWS] = [*refs, refs[2], refs[3], *fore]  # secondaries: upper segments, shins, forearms
 
         g = self._gf  # rows 0..14 rewritten below, row 15 the identity
-        g[:2] = (_EYE3_ROWS if self.upper_body else th, tc)  # upper-body mode: hips at rest
+        (a0, a1, a2), (b0, b1, b2) = _EYE3_ROWS if self.upper_body else th, tc  # upper body: hips at rest
+        self._g18[:] = [*a0, *a1, *a2, *b0, *b1, *b2]
         # basis_e(p, s) @ B₀ᵀ, the same arithmetic component-major: the in-place steps then run on
         # contiguous rows rather than strided [..., :3] views, and a take replaces the matmul.
-        xt = x.T.copy()
-        p, s, cols = xt[:, 2:15], xt[:, 17:30], self._cols
-        pu, su, n = cols[0], cols[1], cols[2, :3]
-        np.divide(p, np.maximum(np.sqrt(dot0(p[:3], p[:3])), 1e-12), out=pu)
-        np.multiply(dot0(s[:3], pu[:3]), pu, out=su)
+        np.copyto(self._xt, x.T)
+        # the limb secondaries (upper segments, shins, forearms); flat lists convert faster than nested
+        r0, r1, r2, r3 = refs
+        self._xt_flat[_REF_FLAT] = [*r0, *r1, *r2, *r3, *r2, *r3, *fore[0], *fore[1]]
+        p, p3, s, s3, pu, pu3, su, su3, n, pu1, pu2, su1, su2 = self._gs_views
+        np.divide(p, np.maximum(np.sqrt(dot0(p3, p3)), 1e-12), out=pu)
+        np.multiply(dot0(s3, pu3), pu, out=su)
         np.subtract(s, su, out=su)
-        su /= np.maximum(np.sqrt(dot0(su[:3], su[:3])), 1e-12)
-        np.multiply(pu[1:4], su[2:5], out=n)  # cross_e, component-major
-        n -= pu[2:5] * su[1:4]
-        g[2:15].reshape(-1)[:] = cols.reshape(-1)[_G_TAKE] * _G_SIGN
+        su /= np.maximum(np.sqrt(dot0(su3, su3)), 1e-12)
+        np.multiply(pu1, su2, out=n)  # cross_e, component-major
+        n -= pu2 * su1
+        g13 = self._g13
+        np.take(self._cols_flat, _G_TAKE, out=g13)
+        g13 *= _G_SIGN
         if head_global is not None:
             g[2] = to_matrix_1(head_global)
         for i in range(2):
@@ -365,20 +381,20 @@ class BodySolver:
             if hf is not None:
                 g[_HAND_ROWS[i]] = hf
 
-        gpc = g[_REL_PC]  # parents then children, one gather
-        q = from_rotation_matrix(np.swapaxes(gpc[:15], -1, -2) @ gpc[15:])
+        q = from_rotation_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[:15])  # the children are rows 0..14
         valid = np.zeros(N_BONES, dtype=bool)
-        valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
+        valid[_DEP_BONES] = np.logical_and.reduce(joint_ok[_DEP_IDX], axis=1)
         rot = _IDENTITY_55.copy()
         rot[_Q_BONES] = q  # Spine and Neck rows are overwritten by the shares below
         q12 = q[1:3].tolist()
-        rot[_SPINE3] = qpow_1(q12[0], 1.0 / 3.0)
+        spine = qpow_1(q12[0], 1.0 / 3.0)
         neck = q12[1]
         if head_global is not None:
             valid[_NECK2] = True
             if not valid[_UPPER_CHEST]:
                 neck = head_global
-        rot[_NECK2] = qpow_1(neck, 0.5)
+        neck = qpow_1(neck, 0.5)
+        rot[_SPINE_NECK] = (spine, spine, spine, neck, neck)
         for i in range(2):
             if hands[i] is not None:
                 valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
