@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from ..frames import HumanBone as HB
 from .quat import (
+    _FM4T,
     EXT3,
     basis,
     basis_1,
@@ -168,7 +169,7 @@ _LEG_BONES = np.array(
 )  # fmt: skip
 _SPINE3 = np.array([int(HB.Spine), int(HB.Chest), int(HB.UpperChest)])
 _NECK2 = np.array([int(HB.Neck), int(HB.Head)])
-_SPINE_NECK = np.concatenate((_SPINE3, _NECK2))
+_SPINE_NECK_FLAT = (np.concatenate((_SPINE3, _NECK2))[:, None] * 4 + np.arange(4)).reshape(-1)
 _IDENTITY_Q = np.array([0.0, 0.0, 0.0, 1.0])
 _UPPER_CHEST = int(HB.UpperChest)
 _FLIP = np.array([1.0, -1.0, -1.0])
@@ -286,6 +287,15 @@ class BodySolver:
         self._cols_flat = self._cols.reshape(-1)  # flat views, for the signed take
         self._g13 = self._gf[2:15].reshape(-1)
         self._g18 = self._gf[:2].reshape(-1)
+        # relative rotations: parent frames, their transposes, children, products, from_matrix rows
+        self._gp = np.zeros((15, 3, 3))
+        self._gp_t = self._gp.swapaxes(-1, -2)
+        self._g15 = self._gf[:15]
+        self._rel = np.zeros((15, 3, 3))
+        self._rel9_t = self._rel.reshape(-1, 9).T
+        self._r = np.zeros((7, 15))
+        self._qt, self._qxyz, self._qw, self._rsign = self._r[:4], self._r[:3], self._r[3], self._r[4:]
+        self._q = self._qt.T
 
     def solve(
         self,
@@ -374,14 +384,15 @@ class BodySolver:
         g13 = self._g13
         np.take(self._cols_flat, _G_TAKE, out=g13)
         g13 *= _G_SIGN
-        if head_global is not None:
-            g[2] = to_matrix_1(head_global)
+        head = None if head_global is None else head_global.tolist()
+        if head is not None:
+            g[2] = to_matrix_1(head)
         for i in range(2):
             hf = hands[i]
             if hf is not None:
                 g[_HAND_ROWS[i]] = hf
 
-        q = from_rotation_matrix(np.swapaxes(g[_REL_P], -1, -2) @ g[:15])  # the children are rows 0..14
+        q = self._relative_rotations()
         valid = np.zeros(N_BONES, dtype=bool)
         valid[_DEP_BONES] = np.logical_and.reduce(joint_ok[_DEP_IDX], axis=1)
         rot = _IDENTITY_55.copy()
@@ -389,12 +400,12 @@ class BodySolver:
         q12 = q[1:3].tolist()
         spine = qpow_1(q12[0], 1.0 / 3.0)
         neck = q12[1]
-        if head_global is not None:
+        if head is not None:
             valid[_NECK2] = True
             if not valid[_UPPER_CHEST]:
-                neck = head_global
+                neck = head
         neck = qpow_1(neck, 0.5)
-        rot[_SPINE_NECK] = (spine, spine, spine, neck, neck)
+        rot.reshape(-1)[_SPINE_NECK_FLAT] = [*spine, *spine, *spine, *neck, *neck]
         for i in range(2):
             if hands[i] is not None:
                 valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
@@ -406,6 +417,22 @@ class BodySolver:
         else:
             hips = self.grounded_hips(g)
         return rot, valid, hips
+
+    def _relative_rotations(self) -> F64:
+        """Quaternions of the 15 relative rotations parentᵀ child of the segment frames (rows of
+        ``_REL_P`` / ``_REL_C``): :func:`~.quat.from_rotation_matrix`'s steps on buffers and views
+        made once, the same calls on the same layouts (so the same bits); a view of a buffer."""
+        np.take(self._gf, _REL_P, axis=0, out=self._gp)
+        np.matmul(self._gp_t, self._g15, out=self._rel)  # the children are rows 0..14
+        r, qt, qxyz, w = self._r, self._qt, self._qxyz, self._qw
+        np.matmul(_FM4T, self._rel9_t, out=r)
+        qt += 0.25
+        np.maximum(qt, 0.0, out=qt)
+        np.sqrt(qt, out=qt)
+        np.copysign(qxyz, self._rsign, out=qxyz)
+        if np.minimum.reduce(w) < 1e-3:  # near a half turn: the general form
+            return from_rotation_matrix(self._rel)
+        return self._q
 
     def grounded_hips(self, g: F64) -> F64:
         """Hips position (relative to the avatar's origin on the floor) that puts the lowest foot
