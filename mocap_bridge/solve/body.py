@@ -191,11 +191,10 @@ _SA = np.array([SH_MID, SH_MID, NOSE, 0, 0, 0, 0, L_INDEX, R_INDEX, 0, 0, 0, 0, 
 _SB = np.array([HIP_MID, HIP_MID, EAR_MID, 0, 0, 0, 0, L_PINKY, R_PINKY, 0, 0, 0, 0, L_ANK, R_ANK])
 _UPPER = np.array([3, 4, 9, 10])  # segment rows: upper arms, upper legs
 _LOWER = np.array([5, 6, 11, 12])  # forearms, shins
-_LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other way
+_LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other way (reference_solve)
 # rel = parentᵀ child for: hips (from identity), hips->chest, chest->head, then _PAIRS
 _REL_P = np.concatenate(([15, 0, 1], _PAR_IDX))
 _REL_C = np.concatenate(([0, 1, 2], _CHI_IDX))
-_REL_PC = np.concatenate((_REL_P, _REL_C))
 _LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
 #: the bone each row of ``q`` lands on (hips -> chest and chest -> head land on Spine and Neck first)
 _Q_BONES = np.concatenate(([int(HB.Hips), int(HB.Spine), int(HB.Neck)], _PAIR_BONES))
@@ -225,9 +224,6 @@ _ROW_MAT[_N_SEG + _SEC_ROWS, _SA[_SEC_ROWS]] += 1.0
 _ROW_MAT[_N_SEG + _SEC_ROWS, _SB[_SEC_ROWS]] -= 1.0
 _BODY_MAT = _ROW_MAT @ _POINT_MAT  # entries 0, ±1, ±0.5: exact sums of the landmarks
 _FLIP_EXT = EXT3 * _FLIP[:, None]
-_LIMBS = np.concatenate((_UPPER, _LOWER))
-_LIMB_A_ROWS = np.array([1, 1, 2, 2])  # rows of [p_hips, p_chest, s_hips, s_chest]: rest direction
-_LIMB_V_ROWS = np.array([1, 1, 0, 0])  # rows of [n_hips, n_chest]: the parent's +Z
 # Frames of segments 2..14 from their basis columns (p, s⊥, n) held component-major in a
 # (3 columns, 5 components, 13 segments) buffer: each rest basis B₀ is a signed permutation, so
 # every entry of G = B B₀ᵀ is ± one entry of B (exactly what the matmul gives): one signed take.
@@ -240,24 +236,14 @@ _G_SIGN = np.array(
     [_REST_B_LIMBS[i, j, _G_COL[i, j]] for i in range(_N_SEG - 2) for r in range(3) for j in range(3)]
 )
 _IDENTITY_55 = np.tile(_IDENTITY_Q, (N_BONES, 1))
-_UNIT_ROWS = np.concatenate((_UPPER, _LOWER, [0, 1]))  # limbs (eps 1e-9), then hips and chest (1e-12)
-_UNIT_EPS = np.array([1e-9] * 8 + [1e-12] * 2)
 
 
-_EYE3_ROWS = np.eye(3).tolist()
+_EYE3_ROWS = np.eye(3).tolist()  # the hips frame in upper-body mode
 # x rows read as floats: hips/chest primaries and secondaries, the primaries of the upper segments
 # (arms, legs) then of the forearms and shins, the hands' secondaries (index -> pinky)
 _FLOAT_ROWS = np.array([0, 1, _N_SEG, _N_SEG + 1, *_UPPER, *_LOWER, _N_SEG + 7, _N_SEG + 8])
 _REF_ROWS = _N_SEG + np.concatenate((_UPPER, _LOWER[2:], _LOWER[:2]))  # x rows of the limb secondaries
 _REF_FLAT = (np.arange(5) * 2 * _N_SEG + _REF_ROWS[:, None]).reshape(-1)  # their entries in x.T, flat
-
-# Limb twist inputs from the torso frames t = [hips, chest] (2, 3, 3), flattened: the rest
-# directions a (chest +X, chest −X, hips −Y twice) and the parents' +Z v (chest twice, hips twice),
-# extended, as one signed take: av[i, e] = sign_i · t[frame_i, e mod 3, column_i].
-_AV_FRAME = np.array([1, 1, 0, 0, 1, 1, 0, 0])
-_AV_COL = np.array([0, 0, 1, 1, 2, 2, 2, 2])
-_AV_TAKE = _AV_FRAME[:, None] * 9 + np.array([0, 1, 2, 0, 1]) * 3 + _AV_COL[:, None]
-_AV_SIGN = np.array([[1.0], [-1.0], [-1.0], [-1.0], [1.0], [1.0], [1.0], [1.0]])
 
 
 class BodySolver:
@@ -319,6 +305,11 @@ class BodySolver:
         ph, pc, sh, sc, *limbs, lhs, rhs = x[_FLOAT_ROWS, :3].tolist()
         # torso frames (hips, chest), rows of 3×3 with columns p, s, n = p × s (rest basis is the identity)
         th, tc = basis_1(ph, sh), basis_1(pc, sc)
+        # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
+        (cx, _, cvx), (cy, _, cvy), (cz, _, cvz) = tc
+        (_, hx, hvx), (_, hy, hvy), (_, hz, hvz) = th
+        chest_v, hips_a, hips_v = (cvx, cvy, cvz), (-hx, -hy, -hz), (hvx, hvy, hvz)
+        limb_av = (((cx, cy, cz), chest_v), ((-cx, -cy, -cz), chest_v), (hips_a, hips_v), (hips_a, hips_v))
         refs = []
         for i in range(4):
             # unit primaries of the upper segment u and the forearm/shin l
@@ -332,19 +323,13 @@ class BodySolver:
             # the other way).
             d = lx * ux + ly * uy + lz * uz
             bx, by, bz = lx - d * ux, ly - d * uy, lz - d * uz
+            if i >= 2:
+                bx, by, bz = -bx, -by, -bz
             # Rest reference (+Z of the parent, v) carried along the shortest arc from the rest
             # direction a to the upper segment u. For unit a ⊥ v that rotation gives
             # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
             # (k = a × u) without its cross products.
-            # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
-            if i < 2:
-                (ax, _, vx), (ay, _, vy), (az, _, vz) = tc
-                if i:
-                    ax, ay, az = ax * -1.0, ay * -1.0, az * -1.0
-            else:
-                bx, by, bz = bx * -1.0, by * -1.0, bz * -1.0
-                (_, ax, vx), (_, ay, vy), (_, az, vz) = th
-                ax, ay, az = ax * -1.0, ay * -1.0, az * -1.0
+            (ax, ay, az), (vx, vy, vz) = limb_av[i]
             f = (ux * vx + uy * vy + uz * vz) / max(1.0 + (ax * ux + ay * uy + az * uz), 1e-6)
             rx = bx + _TWIST_FALLBACK * (vx - (ax + ux) * f)
             ry = by + _TWIST_FALLBACK * (vy - (ay + uy) * f)
@@ -357,16 +342,16 @@ class BodySolver:
         for i in range(2):
             hf = hands[i]
             if hf is not None:
-                hx, hy, hz = hf[:, 2].tolist()
-                fore.append((hx, hy, hz, hx, hy))
+                tx, ty, tz = hf[:, 2].tolist()
+                fore.append((tx, ty, tz, tx, ty))
             elif joint_ok[(L_INDEX, R_INDEX)[i]] and joint_ok[(L_PINKY, R_PINKY)[i]]:
-                hx, hy, hz = (lhs, rhs)[i]
-                fore.append((hx, hy, hz, hx, hy))
+                tx, ty, tz = (lhs, rhs)[i]  # index -> pinky
+                fore.append((tx, ty, tz, tx, ty))
             else:
                 fore.append(refs[i])
 
         g = self._gf  # rows 0..14 rewritten below, row 15 the identity
-        (a0, a1, a2), (b0, b1, b2) = _EYE3_ROWS if self.upper_body else th, tc  # upper body: hips at rest
+        (a0, a1, a2), (b0, b1, b2) = (_EYE3_ROWS if self.upper_body else th), tc  # upper body: hips at rest
         self._g18[:] = [*a0, *a1, *a2, *b0, *b1, *b2]
         # basis_e(p, s) @ B₀ᵀ, the same arithmetic component-major: the in-place steps then run on
         # contiguous rows rather than strided [..., :3] views, and a take replaces the matmul.
