@@ -1,11 +1,11 @@
 """``BodySolver.solve`` against its previous form (tests/reference_optbody.py), bit for bit.
 
-The torso frames and limb twist references were moved to plain floats and the per-frame numpy calls
-cut (issue 8: the overhead after MediaPipe); every step keeps its operations and their order, so
-rotations, driven mask and hips must be the same bytes (NaNs: the same places). Checked on hypothesis inputs
-(degenerate and zero-length segments, NaN/inf/huge coordinates, float32 landmarks, gated landmarks,
-head and hands given or absent, upper-body mode, one solver reused across calls) and on what a
-RigSolver feeds the body solve for real MediaPipe footage.
+The torso frames and limb twist references were moved to plain floats and the per-frame numpy
+calls cut (the overhead after MediaPipe); every step keeps its operations and their order, so
+rotations, driven mask and hips must be the same bytes (NaNs: in the same places). Checked on
+hypothesis inputs (degenerate and zero-length segments, NaN/inf/huge coordinates, float32
+landmarks, gated landmarks, head and hands given or absent, upper-body mode, one solver reused
+across calls) and on what a RigSolver feeds the body solve for real MediaPipe footage.
 """
 
 from __future__ import annotations
