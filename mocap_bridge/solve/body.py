@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from ..frames import HumanBone as HB
 from .quat import (
+    _FM4T,
     EXT3,
     basis,
     basis_1,
@@ -168,6 +169,7 @@ _LEG_BONES = np.array(
 )  # fmt: skip
 _SPINE3 = np.array([int(HB.Spine), int(HB.Chest), int(HB.UpperChest)])
 _NECK2 = np.array([int(HB.Neck), int(HB.Head)])
+_SPINE_NECK_FLAT = (np.concatenate((_SPINE3, _NECK2))[:, None] * 4 + np.arange(4)).reshape(-1)
 _IDENTITY_Q = np.array([0.0, 0.0, 0.0, 1.0])
 _UPPER_CHEST = int(HB.UpperChest)
 _FLIP = np.array([1.0, -1.0, -1.0])
@@ -189,11 +191,10 @@ _SA = np.array([SH_MID, SH_MID, NOSE, 0, 0, 0, 0, L_INDEX, R_INDEX, 0, 0, 0, 0, 
 _SB = np.array([HIP_MID, HIP_MID, EAR_MID, 0, 0, 0, 0, L_PINKY, R_PINKY, 0, 0, 0, 0, L_ANK, R_ANK])
 _UPPER = np.array([3, 4, 9, 10])  # segment rows: upper arms, upper legs
 _LOWER = np.array([5, 6, 11, 12])  # forearms, shins
-_LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other way
+_LIMB_SIGN = np.array([[1.0], [1.0], [-1.0], [-1.0]])  # knees bend the other way (tests/reference_solve.py)
 # rel = parentᵀ child for: hips (from identity), hips->chest, chest->head, then _PAIRS
 _REL_P = np.concatenate(([15, 0, 1], _PAR_IDX))
 _REL_C = np.concatenate(([0, 1, 2], _CHI_IDX))
-_REL_PC = np.concatenate((_REL_P, _REL_C))
 _LEGS_HIPS = np.concatenate((_LEG_BONES, [int(HB.Hips)]))
 #: the bone each row of ``q`` lands on (hips -> chest and chest -> head land on Spine and Neck first)
 _Q_BONES = np.concatenate(([int(HB.Hips), int(HB.Spine), int(HB.Neck)], _PAIR_BONES))
@@ -223,9 +224,6 @@ _ROW_MAT[_N_SEG + _SEC_ROWS, _SA[_SEC_ROWS]] += 1.0
 _ROW_MAT[_N_SEG + _SEC_ROWS, _SB[_SEC_ROWS]] -= 1.0
 _BODY_MAT = _ROW_MAT @ _POINT_MAT  # entries 0, ±1, ±0.5: exact sums of the landmarks
 _FLIP_EXT = EXT3 * _FLIP[:, None]
-_LIMBS = np.concatenate((_UPPER, _LOWER))
-_LIMB_A_ROWS = np.array([1, 1, 2, 2])  # rows of [p_hips, p_chest, s_hips, s_chest]: rest direction
-_LIMB_V_ROWS = np.array([1, 1, 0, 0])  # rows of [n_hips, n_chest]: the parent's +Z
 # Frames of segments 2..14 from their basis columns (p, s⊥, n) held component-major in a
 # (3 columns, 5 components, 13 segments) buffer: each rest basis B₀ is a signed permutation, so
 # every entry of G = B B₀ᵀ is ± one entry of B (exactly what the matmul gives): one signed take.
@@ -238,19 +236,14 @@ _G_SIGN = np.array(
     [_REST_B_LIMBS[i, j, _G_COL[i, j]] for i in range(_N_SEG - 2) for r in range(3) for j in range(3)]
 )
 _IDENTITY_55 = np.tile(_IDENTITY_Q, (N_BONES, 1))
-_UNIT_ROWS = np.concatenate((_UPPER, _LOWER, [0, 1]))  # limbs (eps 1e-9), then hips and chest (1e-12)
-_UNIT_EPS = np.array([1e-9] * 8 + [1e-12] * 2)
 
 
-_EYE3 = np.eye(3)
-
-# Limb twist inputs from the torso frames t = [hips, chest] (2, 3, 3), flattened: the rest
-# directions a (chest +X, chest −X, hips −Y twice) and the parents' +Z v (chest twice, hips twice),
-# extended, as one signed take: av[i, e] = sign_i · t[frame_i, e mod 3, column_i].
-_AV_FRAME = np.array([1, 1, 0, 0, 1, 1, 0, 0])
-_AV_COL = np.array([0, 0, 1, 1, 2, 2, 2, 2])
-_AV_TAKE = _AV_FRAME[:, None] * 9 + np.array([0, 1, 2, 0, 1]) * 3 + _AV_COL[:, None]
-_AV_SIGN = np.array([[1.0], [-1.0], [-1.0], [-1.0], [1.0], [1.0], [1.0], [1.0]])
+_EYE3_ROWS = np.eye(3).tolist()  # the hips frame in upper-body mode
+# x rows read as floats: hips/chest primaries and secondaries, the primaries of the upper segments
+# (arms, legs) then of the forearms and shins, the hands' secondaries (index -> pinky)
+_FLOAT_ROWS = np.array([0, 1, _N_SEG, _N_SEG + 1, *_UPPER, *_LOWER, _N_SEG + 7, _N_SEG + 8])
+_REF_ROWS = _N_SEG + np.concatenate((_UPPER, _LOWER[2:], _LOWER[:2]))  # x rows of the limb secondaries
+_REF_FLAT = (np.arange(5) * 2 * _N_SEG + _REF_ROWS[:, None]).reshape(-1)  # their entries in x.T, flat
 
 
 class BodySolver:
@@ -270,6 +263,25 @@ class BodySolver:
         self._g[15] = np.eye(3)
         self._gf = self._g.copy()  # the fast path's segment frames (the reference path uses _g)
         self._cols = np.zeros((3, 5, _N_SEG - 2))  # segments 2..14: columns p, s⊥, n (component-major)
+        self._xt = np.zeros((5, 2 * _N_SEG))  # the primaries and secondaries, component-major
+        self._xt_flat = self._xt.reshape(-1)
+        # the Gram-Schmidt's operands as views made once: segments 2..14's primaries p, secondaries s,
+        # then unit p, s⊥ and n, with the (y, z, x) / (z, x, y) shifts of the extended cross product
+        p, s, pu, su = self._xt[:, 2:15], self._xt[:, 17:30], self._cols[0], self._cols[1]
+        self._gs_views = (p, p[:3], s, s[:3], pu, pu[:3], su, su[:3], self._cols[2, :3],
+                          pu[1:4], pu[2:5], su[1:4], su[2:5])  # fmt: skip
+        self._cols_flat = self._cols.reshape(-1)  # flat views, for the signed take
+        self._g13 = self._gf[2:15].reshape(-1)
+        self._g18 = self._gf[:2].reshape(-1)
+        # relative rotations: parent frames, their transposes, children, products, from_matrix rows
+        self._gp = np.zeros((15, 3, 3))
+        self._gp_t = self._gp.swapaxes(-1, -2)
+        self._g15 = self._gf[:15]
+        self._rel = np.zeros((15, 3, 3))
+        self._rel9_t = self._rel.reshape(-1, 9).T
+        self._r = np.zeros((7, 15))
+        self._qt, self._qxyz, self._qw, self._rsign = self._r[:4], self._r[:3], self._r[3], self._r[4:]
+        self._q = self._qt.T
 
     def solve(
         self,
@@ -287,85 +299,98 @@ class BodySolver:
         wrist/index/pinky hand frames.
         """
         hands = hand_frames
-        x = _BODY_MAT @ (np.asarray(world_mp) @ _FLIP_EXT)  # (37, 5) extended rows
-        prim = x[:_N_SEG]
-        sec = x[_N_SEG : 2 * _N_SEG]
-        # unit primaries of the eight limb segments
-        dirs = prim[_LIMBS]
-        dirs /= np.maximum(np.sqrt(np.vecdot(dirs[:, :3], dirs[:, :3])), 1e-9)[:, None]
-        upper = dirs[:4]
-        lower = dirs[4:]
-        # torso frames (hips, chest), rows of 3×3 with columns p, s, n = p × s (rest basis is the
-        # identity): two frames, so plain floats
-        (ph, pc), (sh, sc) = x[:2, :3].tolist(), x[_N_SEG : _N_SEG + 2, :3].tolist()
+        x = _BODY_MAT @ (np.asarray(world_mp) @ _FLIP_EXT)  # (30, 5) extended rows
+        # The torso frames and the limb twist references in plain floats (2 frames, 4 limbs): the
+        # same operations in the same order as the numpy forms, so the same rounding.
+        ph, pc, sh, sc, *limbs, lhs, rhs = x[_FLOAT_ROWS, :3].tolist()
+        # torso frames (hips, chest), rows of 3×3 with columns p, s, n = p × s (rest basis is the identity)
         th, tc = basis_1(ph, sh), basis_1(pc, sc)
-        # Bend direction: forearm/shin component perpendicular to the upper segment.
-        bend = (lower - np.vecdot(lower[:, :3], upper[:, :3])[:, None] * upper) * _LIMB_SIGN
-        # Rest reference (+Z of the parent, v) carried along the shortest arc from the rest
-        # direction a to the upper segment u. For unit a ⊥ v that rotation gives
-        # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
-        # (k = a × u) without its cross products.
         # a: the chest's +X / −X for the arms, the hips' −Y for the legs; v: the parent's +Z
-        t = np.array((th, tc))
-        av = t.reshape(18)[_AV_TAKE] * _AV_SIGN
-        a, v = av[:4], av[4:]
-        f = np.vecdot(upper[:, :3], v[:, :3]) / np.maximum(1.0 + np.vecdot(a[:, :3], upper[:, :3]), 1e-6)
-        a += upper
-        a *= f[:, None]
-        carried = v - a
-        ref = bend + _TWIST_FALLBACK * carried
-        sec[_UPPER] = ref
-        sec[_LOWER[2:]] = ref[2:]
+        (cx, _, cvx), (cy, _, cvy), (cz, _, cvz) = tc
+        (_, hx, hvx), (_, hy, hvy), (_, hz, hvz) = th
+        chest_v, hips_a, hips_v = (cvx, cvy, cvz), (-hx, -hy, -hz), (hvx, hvy, hvz)
+        limb_av = (((cx, cy, cz), chest_v), ((-cx, -cy, -cz), chest_v), (hips_a, hips_v), (hips_a, hips_v))
+        refs = []
+        for i in range(4):
+            # unit primaries of the upper segment u and the forearm/shin l
+            ux, uy, uz = limbs[i]
+            norm = max(math.sqrt(ux * ux + uy * uy + uz * uz), 1e-9)
+            ux, uy, uz = ux / norm, uy / norm, uz / norm
+            lx, ly, lz = limbs[4 + i]
+            norm = max(math.sqrt(lx * lx + ly * ly + lz * lz), 1e-9)
+            lx, ly, lz = lx / norm, ly / norm, lz / norm
+            # Bend direction: forearm/shin component perpendicular to the upper segment (knees bend
+            # the other way).
+            d = lx * ux + ly * uy + lz * uz
+            bx, by, bz = lx - d * ux, ly - d * uy, lz - d * uz
+            if i >= 2:
+                bx, by, bz = -bx, -by, -bz
+            # Rest reference (+Z of the parent, v) carried along the shortest arc from the rest
+            # direction a to the upper segment u. For unit a ⊥ v that rotation gives
+            # R v = v − (u·v)/(1 + a·u) (a + u), the Rodrigues form c v + k × v + k (k·v)/(1 + c)
+            # (k = a × u) without its cross products.
+            (ax, ay, az), (vx, vy, vz) = limb_av[i]
+            f = (ux * vx + uy * vy + uz * vz) / max(1.0 + (ax * ux + ay * uy + az * uz), 1e-6)
+            rx = bx + _TWIST_FALLBACK * (vx - (ax + ux) * f)
+            ry = by + _TWIST_FALLBACK * (vy - (ay + uy) * f)
+            rz = bz + _TWIST_FALLBACK * (vz - (az + uz) * f)
+            refs.append((rx, ry, rz, rx, ry))  # extended
         # Forearm twist (pronation) follows the hand's thumb side when the hand is seen, so the
         # wrist only flexes/deviates (Unity's Hand bone has no twist muscle); else the elbow hinge.
         # (The reference normalises these first; the Gram-Schmidt below makes the length irrelevant.)
+        fore = []
         for i in range(2):
             hf = hands[i]
             if hf is not None:
-                sec[5 + i, :3] = hf[:, 2]
-                sec[5 + i, 3:] = hf[:2, 2]
+                tx, ty, tz = hf[:, 2].tolist()
+                fore.append((tx, ty, tz, tx, ty))
             elif joint_ok[(L_INDEX, R_INDEX)[i]] and joint_ok[(L_PINKY, R_PINKY)[i]]:
-                sec[5 + i] = sec[7 + i]
+                tx, ty, tz = (lhs, rhs)[i]  # index -> pinky
+                fore.append((tx, ty, tz, tx, ty))
             else:
-                sec[5 + i] = ref[i]
+                fore.append(refs[i])
 
         g = self._gf  # rows 0..14 rewritten below, row 15 the identity
-        g[:2] = t
-        if self.upper_body:
-            g[0] = _EYE3  # hips at rest
+        (a0, a1, a2), (b0, b1, b2) = (_EYE3_ROWS if self.upper_body else th), tc  # upper body: hips at rest
+        self._g18[:] = [*a0, *a1, *a2, *b0, *b1, *b2]
         # basis_e(p, s) @ B₀ᵀ, the same arithmetic component-major: the in-place steps then run on
         # contiguous rows rather than strided [..., :3] views, and a take replaces the matmul.
-        xt = x.T.copy()
-        p, s, cols = xt[:, 2:15], xt[:, 17:30], self._cols
-        pu, su, n = cols[0], cols[1], cols[2, :3]
-        np.divide(p, np.maximum(np.sqrt(dot0(p[:3], p[:3])), 1e-12), out=pu)
-        np.multiply(dot0(s[:3], pu[:3]), pu, out=su)
+        np.copyto(self._xt, x.T)
+        # the limb secondaries (upper segments, shins, forearms); flat lists convert faster than nested
+        r0, r1, r2, r3 = refs
+        self._xt_flat[_REF_FLAT] = [*r0, *r1, *r2, *r3, *r2, *r3, *fore[0], *fore[1]]
+        p, p3, s, s3, pu, pu3, su, su3, n, pu1, pu2, su1, su2 = self._gs_views
+        np.divide(p, np.maximum(np.sqrt(dot0(p3, p3)), 1e-12), out=pu)
+        np.multiply(dot0(s3, pu3), pu, out=su)
         np.subtract(s, su, out=su)
-        su /= np.maximum(np.sqrt(dot0(su[:3], su[:3])), 1e-12)
-        np.multiply(pu[1:4], su[2:5], out=n)  # cross_e, component-major
-        n -= pu[2:5] * su[1:4]
-        g[2:15].reshape(-1)[:] = cols.reshape(-1)[_G_TAKE] * _G_SIGN
-        if head_global is not None:
-            g[2] = to_matrix_1(head_global)
+        su /= np.maximum(np.sqrt(dot0(su3, su3)), 1e-12)
+        np.multiply(pu1, su2, out=n)  # cross_e, component-major
+        n -= pu2 * su1
+        g13 = self._g13
+        np.take(self._cols_flat, _G_TAKE, out=g13)
+        g13 *= _G_SIGN
+        head = None if head_global is None else head_global.tolist()
+        if head is not None:
+            g[2] = to_matrix_1(head)
         for i in range(2):
             hf = hands[i]
             if hf is not None:
                 g[_HAND_ROWS[i]] = hf
 
-        gpc = g[_REL_PC]  # parents then children, one gather
-        q = from_rotation_matrix(np.swapaxes(gpc[:15], -1, -2) @ gpc[15:])
+        q = self._relative_rotations()
         valid = np.zeros(N_BONES, dtype=bool)
-        valid[_DEP_BONES] = joint_ok[_DEP_IDX].all(axis=1)
+        valid[_DEP_BONES] = np.logical_and.reduce(joint_ok[_DEP_IDX], axis=1)
         rot = _IDENTITY_55.copy()
         rot[_Q_BONES] = q  # Spine and Neck rows are overwritten by the shares below
         q12 = q[1:3].tolist()
-        rot[_SPINE3] = qpow_1(q12[0], 1.0 / 3.0)
+        spine = qpow_1(q12[0], 1.0 / 3.0)
         neck = q12[1]
-        if head_global is not None:
+        if head is not None:
             valid[_NECK2] = True
             if not valid[_UPPER_CHEST]:
-                neck = head_global
-        rot[_NECK2] = qpow_1(neck, 0.5)
+                neck = head
+        neck = qpow_1(neck, 0.5)
+        rot.reshape(-1)[_SPINE_NECK_FLAT] = [*spine, *spine, *spine, *neck, *neck]
         for i in range(2):
             if hands[i] is not None:
                 valid[_HAND_BONE[i]] = joint_ok[_HAND_DEPS[i][0]] & joint_ok[_HAND_DEPS[i][1]]
@@ -377,6 +402,22 @@ class BodySolver:
         else:
             hips = self.grounded_hips(g)
         return rot, valid, hips
+
+    def _relative_rotations(self) -> F64:
+        """Quaternions of the 15 relative rotations parentᵀ child of the segment frames (rows of
+        ``_REL_P`` / ``_REL_C``): :func:`~.quat.from_rotation_matrix`'s steps on buffers and views
+        made once, the same calls on the same layouts (so the same bits); a view of a buffer."""
+        np.take(self._gf, _REL_P, axis=0, out=self._gp)
+        np.matmul(self._gp_t, self._g15, out=self._rel)  # the children are rows 0..14
+        r, qt, qxyz, w = self._r, self._qt, self._qxyz, self._qw
+        np.matmul(_FM4T, self._rel9_t, out=r)
+        qt += 0.25
+        np.maximum(qt, 0.0, out=qt)
+        np.sqrt(qt, out=qt)
+        np.copysign(qxyz, self._rsign, out=qxyz)
+        if np.minimum.reduce(w) < 1e-3:  # near a half turn: the general form
+            return from_rotation_matrix(self._rel)
+        return self._q
 
     def grounded_hips(self, g: F64) -> F64:
         """Hips position (relative to the avatar's origin on the floor) that puts the lowest foot
