@@ -154,9 +154,27 @@ def test_floor_worker_and_overhead_on_real_frames(tmp_path: Path, model_paths: d
     times = run_overhead(frames, Settings(), passes=2, warmup=2)
     assert len(times.total) == 10 and len(times.cpu) == 10
     out = overhead_summary(times)
-    for key in ("overhead_p50_us", "overhead_p99_us", "overhead_cpu_p99_us",
+    for key in ("overhead_p50_us", "overhead_p99_us", "overhead_cpu_p99_us", "overhead_frame_min_p99_us",
                 *(f"overhead_{s}_p50_us" for s in STAGES)):  # fmt: skip
         assert math.isfinite(out[key]) and out[key] > 0, key
+    assert times.clip_index == [2, 3, 4, 5, 0, 1, 2, 3, 4, 5]  # the warm-up frames of pass 0 left out
+
+
+def test_frame_min_p99_takes_each_frames_fastest_pass() -> None:
+    """The host's interruptions (one slow pass of a frame) leave it; a frame slow every pass stays."""
+    from mocap_bridge.bench.overhead import STAGES, StageTimes, overhead_summary
+
+    times = StageTimes()
+    for k in range(5):
+        for j in range(200):
+            cost = 300_000 + (200_000 if j == 7 else 0) + (900_000 if (k, j % 10) == (2, 3) else 0)
+            times.add([0] * len(STAGES) + [cost], None, j)
+    out = overhead_summary(times)
+    expected = float(np.percentile([300.0] * 199 + [500.0], 99))
+    assert out["overhead_frame_min_p99_us"] == pytest.approx(expected)
+    times.clip_index.clear()  # places unknown: no such figure
+    assert "overhead_frame_min_p99_us" not in overhead_summary(times)
+    assert out["overhead_p99_us"] > 1000.0  # the interrupted pass is in the plain p99
 
 
 def test_live_worker_with_real_receivers(tmp_path: Path, model_paths: dict[str, Path]) -> None:

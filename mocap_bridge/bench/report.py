@@ -78,6 +78,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("overhead_p99_us", "overhead p99 (µs/frame)"),
     ("overhead_cpu_p50_us", "  thread CPU time p50 (µs/frame)"),
     ("overhead_cpu_p99_us", "  thread CPU time p99 (µs/frame)"),
+    ("overhead_frame_min_p99_us", "  p99 of each frame's fastest pass (µs)"),
     ("fanout_clients", "WebSocket clients (+1 stalled)"),
     ("fanout_min_client_hz", "slowest client, stalled present (Hz)"),
     ("fanout_min_client_hz_no_stall", "slowest client, no stalled (Hz)"),
