@@ -37,8 +37,8 @@ from mocap_bridge.solve.body import (
     REST_OFFSETS,
 )
 from mocap_bridge.solve.quat import (
-    _FM4T,
     EXT3,
+    FROM_MATRIX_TABLE,
     _shepperd,
     basis,
     basis_1,
@@ -54,7 +54,7 @@ B = npt.NDArray[np.bool_]
 
 def from_rotation_matrix(m: F64) -> F64:
     """``quat.from_rotation_matrix`` as it was."""
-    r = _FM4T @ m.reshape(-1, 9).T
+    r = FROM_MATRIX_TABLE @ m.reshape(-1, 9).T
     qt = r[:4]
     qt += 0.25
     np.maximum(qt, 0.0, out=qt)

@@ -37,8 +37,8 @@ import numpy.typing as npt
 
 from ..frames import HumanBone as HB
 from .quat import (
-    _FM4T,
     EXT3,
+    FROM_MATRIX_TABLE,
     basis,
     basis_1,
     dot0,
@@ -410,7 +410,7 @@ class BodySolver:
         np.take(self._gf, _REL_P, axis=0, out=self._gp)
         np.matmul(self._gp_t, self._g15, out=self._rel)  # the children are rows 0..14
         r, qt, qxyz, w = self._r, self._qt, self._qxyz, self._qw
-        np.matmul(_FM4T, self._rel9_t, out=r)
+        np.matmul(FROM_MATRIX_TABLE, self._rel9_t, out=r)
         qt += 0.25
         np.maximum(qt, 0.0, out=qt)
         np.sqrt(qt, out=qt)

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 __all__ = [
     "EXT3",
+    "FROM_MATRIX_TABLE",
     "IDENTITY",
     "arc",
     "basis",
@@ -115,7 +116,7 @@ _FM[[5, 6, 1], [4, 5, 6]] = -1.0
 # of two is exact and commutes with rounding and sqrt): the quarter rides in the matmul and the
 # halving disappears. Transposed, the result (7, n) has contiguous rows: the in-place steps on
 # (x, y, z, w) then run on one contiguous block instead of a strided (n, 4) view (~2x faster).
-_FM4T = np.ascontiguousarray(_FM.T * 0.25)
+FROM_MATRIX_TABLE = np.ascontiguousarray(_FM.T * 0.25)
 
 
 def from_matrix(m: F64) -> F64:
@@ -131,7 +132,7 @@ def from_rotation_matrix(m: F64) -> F64:
     """:func:`from_matrix` of (n, 3, 3) matrices orthonormal to rounding, without the final
     normalisation (the copysign magnitudes are then unit to ~1e-16 already). The result may be a
     transposed (non-contiguous) view."""
-    r = _FM4T @ m.reshape(-1, 9).T  # (7, n): rows x, y, z, w (to be), then the signs
+    r = FROM_MATRIX_TABLE @ m.reshape(-1, 9).T  # (7, n): rows x, y, z, w (to be), then the signs
     qt = r[:4]
     qt += 0.25
     np.maximum(qt, 0.0, out=qt)
