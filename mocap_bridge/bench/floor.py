@@ -9,16 +9,20 @@ Worker (``python -m mocap_bridge.bench.floor JOB``), on the decoded frames in VI
    conversion of its result to arrays that the live pipeline does too. The RSS with the three
    loaded and run is ``rss_floor_mb``. The frames tracked here are written to a recording: they
    are the input of the overhead and fan-out sections.
-2. When the pipeline adapts the hand search to the pose (``adaptive_hands``, two hands), a hand
+2. When the pipeline adapts the hand search (``adaptive_hands``, a pose, two hands), a hand
    landmarker with ``num_hands = 1`` runs alone over the same frames.
 
-The floor per frame then sums the models as the pipeline uses them (:func:`hands_searched`):
-pose + face + the hand search for as many hands as the pose sees (no hand cost when it sees none).
+The floor per frame then sums the models as the pipeline uses them (:func:`planned_searches`):
+pose + face + the hand search the pipeline's own :class:`HandPlanner` and :class:`ProbeClock`
+choose for that frame from the earlier frames' results: as many hands as the pose sees, fewer when
+the full search keeps finding fewer, none when the pose sees none, and the full search when a probe
+is due. (A probe's full search is costed warm here; in the live run it starts cold.)
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,12 +30,13 @@ from typing import Any
 import numpy as np
 
 from ..clock import cpu_s, monotonic_ms
-from ..frames import PartStatus, TrackedFrame
+from ..frames import PartStatus, PoseObservation, TrackedFrame
 from ..settings import Settings, TrackingSettings
+from ..tracking.landmarkers import HandPlanner, ProbeClock
 from .clip import FrameFile
 from .memory import peak_rss_mb, rss_mb
 
-__all__ = ["FloorJob", "floor_summary", "hands_searched", "measure_floor"]
+__all__ = ["FloorJob", "floor_summary", "measure_floor", "planned_searches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +49,32 @@ class FloorJob:
     recording: Path
 
 
-def hands_searched(in_view: int | None, tracking: TrackingSettings, pose_runs: bool) -> int:
-    """How many hands the live pipeline looks for in a frame whose pose sees ``in_view`` hands.
-
-    Mirrors :class:`~mocap_bridge.tracking.landmarkers.HandPlanner` in its steady state: the
-    planner exists only with ``adaptive_hands``, a pose landmarker and ``num_hands = 2``; without a
-    pose result it searches for all hands. (Its occasional probes are the pipeline's own cost.)
+def planned_searches(
+    poses: Sequence[PoseObservation | None],
+    found: Mapping[int, Sequence[int]],
+    tracking: TrackingSettings,
+    pose_runs: bool,
+    fps: float,
+) -> list[int]:
+    """How many hands the live pipeline looks for in each frame (0 = the hand landmarker does not
+    run), from the pose results ``poses`` and ``found[n][i]``, the hands a search for ``n`` found in
+    frame ``i``: the pipeline's :class:`HandPlanner` and :class:`ProbeClock`, run as VIDEO mode
+    runs them (each frame planned from the earlier frames' results, probes timed by the frames).
+    Without the planner (no ``adaptive_hands``, no pose, or one hand) every frame searches for all.
     """
-    n = tracking.num_hands
-    if not (tracking.adaptive_hands and pose_runs and n == 2):
-        return n
-    return n if in_view is None else min(in_view, n)
+    n_max = tracking.num_hands
+    if not (tracking.adaptive_hands and pose_runs and n_max == 2):
+        return [n_max] * len(poses)
+    planner, probes = HandPlanner(n_max), ProbeClock()
+    out: list[int] = []
+    for i, pose in enumerate(poses):
+        want, narrowed = planner.search()
+        n = probes.hands(want, narrowed, n_max, round(i * 1000.0 / fps))
+        out.append(n)
+        planner.observe(pose)
+        if n:
+            planner.observe_hands(n, found[n][i])
+    return out
 
 
 def _mean(values: list[float]) -> float:
@@ -105,6 +125,8 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
     pose_on, _, hands_on = job.parts
     times: list[list[float]] = [[], [], []]
     in_view: list[int | None] = []
+    poses: list[PoseObservation | None] = []
+    found: dict[int, list[int]] = {tracking.num_hands: []}  # hands each search found, per frame
     counts = {0: 0, 1: 0, 2: 0}
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(job.frames.reader())
@@ -138,6 +160,8 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
                 results[part] = result[part]
             pose, face, hands = results
             in_view.append(hands_in_view(pose) if pose_on else None)
+            poses.append(pose)
+            found[tracking.num_hands].append(len(hands))
             counts[min(len(hands), 2)] += 1
             status = tuple(
                 (PartStatus.FOUND if found else PartStatus.NOT_FOUND) if on else PartStatus.SKIPPED
@@ -149,12 +173,14 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
         # cores the pass got: the models run one at a time, so ~1 (or a little more) on an idle machine
         cores = (cpu_s() - cpu0) / max(1e-9, (monotonic_ms() - wall0) / 1000.0)
         rss_floor, rss_peak = rss_mb(), peak_rss_mb()
-    searched = [hands_searched(v, tracking, pose_on) if hands_on else 0 for v in in_view]
     hand_s: dict[int, list[float]] = {}
+    searched = [0] * len(poses)
     if hands_on:
         hand_s[tracking.num_hands] = times[2]
-        for n in sorted({n for n in searched if n and n != tracking.num_hands}):
-            hand_s[n] = []
+        if tracking.adaptive_hands and pose_on and tracking.num_hands == 2:
+            # the narrower search the planner may choose, over the same frames
+            n = 1
+            hand_s[n], found[n] = [], []
             with (
                 job.frames.reader() as reader,
                 Landmarkers(_one_part(tracking, 2, n), paths, live=False, sequential=True) as lm,
@@ -162,9 +188,13 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
                 for i in range(job.count):
                     rgb = reader.read(i)
                     c0 = cpu_s()
-                    lm.detect(rgb, round(i * 1000.0 / job.frames.fps))
+                    _, _, hands, _ = lm.detect(rgb, round(i * 1000.0 / job.frames.fps))
                     hand_s[n].append(cpu_s() - c0)
+                    found[n].append(len(hands))
+        searched = planned_searches(poses, found, tracking, pose_on, job.frames.fps)
     figures: dict[str, Any] = floor_summary(times[0], times[1], hand_s, searched)
+    for n in range(3):
+        figures[f"floor_hand_searched_{n}"] = sum(k == n for k in searched)
     views = [v for v in in_view if v is not None]
     figures.update(
         floor_cpu_cores=cores,

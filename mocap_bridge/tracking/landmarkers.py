@@ -208,6 +208,9 @@ class Landmarkers:
         self._hand_tasks: dict[int, Any] = {}  # hand landmarkers by num_hands
         self._planner: HandPlanner | None = None
         self._probes = ProbeClock()  # VIDEO mode's (``detect`` plans its own frames)
+        #: VIDEO mode: how many hands the last :meth:`detect` looked for (0 = the hand landmarker
+        #: did not run), as the adaptive hand search chose
+        self.last_hand_search = 0
         self._pool: ThreadPoolExecutor | None = None
         mode = V.RunningMode.LIVE_STREAM if live else V.RunningMode.VIDEO
 
@@ -382,6 +385,7 @@ class Landmarkers:
         assert self._video, "detect() needs VIDEO mode"
         self._check_ts(t_ms)
         parts, sources = self.probed(self.plan(), self._probes, t_ms)
+        self.last_hand_search = sources[Part.HANDS] if parts[Part.HANDS] else 0
         image = self._image(rgb)
         convert = (pose_from_result, face_from_result, hands_from_result)
         tasks = (self._tasks[0], self._tasks[1], self._hand_task(sources[2]))
