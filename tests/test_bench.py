@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,21 @@ def test_live_worker_with_real_receivers(tmp_path: Path, model_paths: dict[str, 
     assert res.udp_datagrams > 0 and res.ws_messages > 0
     for key in ("complete_fps", "out_fps", "cpu_per_frame_ms", "rss_mb", "rss_growth_mb"):
         assert isinstance(fig[key], float) and math.isfinite(fig[key]), key
+    # the split by thread: MediaPipe's threads do the inference, the rest the bridge's work; together
+    # the process's CPU time (to the clock tick; a thread that ended meanwhile is not in the split)
+    assert fig["cpu_mediapipe_ms"] > fig["cpu_bridge_ms"] > 0
+    split = fig["cpu_mediapipe_ms"] + fig["cpu_bridge_ms"]
+    assert split == pytest.approx(fig["cpu_per_frame_ms"], rel=0.15, abs=1.0)
+
+
+def test_mediapipe_split_by_thread_name() -> None:
+    from mocap_bridge.bench.live import mediapipe_split, thread_cpu_s
+
+    before = {1: ("python", 1.0), 2: ("drishti", 5.0), 3: ("drishti", 2.0), 9: ("python", 4.0)}
+    after = {1: ("python", 1.5), 2: ("drishti", 7.0), 3: ("drishti", 2.25), 4: ("drishti", 0.5)}
+    assert mediapipe_split(before, after) == (2.0 + 0.25 + 0.5, 0.5)  # a new thread counts whole
+    here = thread_cpu_s()
+    assert threading.get_native_id() in here and all(cpu >= 0 for _, cpu in here.values())
 
 
 def test_naive_encoders_match_ours(model_paths: dict[str, Path]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import socket
 import threading
 import time
@@ -56,6 +57,42 @@ class LiveJob:
     warmup_s: float
 
 
+def thread_cpu_s() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each of this process's threads, with its name (Linux ``/proc``; else empty).
+    MediaPipe names its graph and inference threads ``drishti``."""
+    out: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/comm", encoding="utf-8") as fh:
+                name = fh.read().strip()
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+    return out
+
+
+def mediapipe_split(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> tuple[float, float]:
+    """(MediaPipe's threads, every other thread) CPU seconds between two :func:`thread_cpu_s`
+    snapshots; a thread started meanwhile counts whole."""
+    mp = other = 0.0
+    for tid, (name, cpu) in after.items():
+        spent = cpu - before.get(tid, (name, 0.0))[1]
+        if name == "drishti":
+            mp += spent
+        else:
+            other += spent
+    return mp, other
+
+
 class PacedLoop:
     """A FrameSource: the frame file looped at ``fps`` in real time, stamped on release.
 
@@ -70,6 +107,8 @@ class PacedLoop:
         self.count = max(warm + 1, math.floor(seconds * fps))
         self.warm = warm
         self.cpu_warm = self.cpu_end = 0.0
+        self.threads_warm: dict[int, tuple[str, float]] = {}
+        self.threads_end: dict[int, tuple[str, float]] = {}
         self.wall_warm = self.wall_end = 0.0  # monotonic ms
         self.rss: list[tuple[float, float]] = []  # (monotonic s, MiB)
 
@@ -90,10 +129,12 @@ class PacedLoop:
                 next_rss = now + 1000.0
             if i == self.warm:
                 self.cpu_warm, self.wall_warm = cpu_s(), now
+                self.threads_warm = thread_cpu_s()
             t = max(math.floor(now), last + 1)
             last = t
             yield CapturedFrame(i, t, rgb)
         self.cpu_end, self.wall_end = cpu_s(), monotonic_ms()
+        self.threads_end = thread_cpu_s()
         self.rss.append((monotonic_ms() / 1000.0, rss_mb()))
 
     def close(self) -> None:
@@ -218,6 +259,10 @@ def measure_live(job: LiveJob) -> dict[str, Any]:
         warmup_s=job.warmup_s,
         seconds=job.seconds,
     )
+    submitted = max(0, stats.captured - warm)
+    if source.threads_end and submitted:
+        mp, other = mediapipe_split(source.threads_warm, source.threads_end)
+        out.update(cpu_mediapipe_ms=mp * 1e3 / submitted, cpu_bridge_ms=other * 1e3 / submitted)
     out.update(
         rss_peak_mb=peak_rss_mb(),
         partial=stats.partial,

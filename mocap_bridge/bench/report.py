@@ -41,7 +41,7 @@ TARGETS: tuple[Target, ...] = (
 REPORT_KEYS: tuple[str, ...] = (
     "inference_floor_ms", "inference_floor_ms_before", "inference_floor_ms_after",
     "floor_pose_ms", "floor_face_ms", "floor_hand_ms",
-    "cpu_per_frame_ms", "cpu_per_frame_ms_60", "cpu_vs_floor",
+    "cpu_per_frame_ms", "cpu_mediapipe_ms", "cpu_bridge_ms", "cpu_per_frame_ms_60", "cpu_vs_floor",
     "tracking_complete_fps_30", "tracking_complete_fps_60",
     "tracking_latency_p50_ms_30", "tracking_latency_p50_ms_60",
     "tracking_latency_p95_ms_30", "tracking_latency_p95_ms_60",
@@ -61,6 +61,8 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("floor_hand_ms", "  hand landmarker, hands the pose sees (CPU ms/frame)"),
     ("cpu_per_frame_ms", "live pipeline at 30 fps (CPU ms/frame)"),
     ("cpu_per_frame_ms_60", "live pipeline at 60 fps (CPU ms/frame)"),
+    ("cpu_mediapipe_ms", "  of which MediaPipe's threads (CPU ms/frame)"),
+    ("cpu_bridge_ms", "  of which the bridge's threads (CPU ms/frame)"),
     ("cpu_vs_floor", "live CPU / inference floor (30 fps)"),
     ("tracking_cpu_cores_30", "  cores the live worker used, 30 fps in"),
     ("tracking_cores_needed_30", "  cores the floor needs at 30 fps"),

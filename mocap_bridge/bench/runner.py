@@ -169,6 +169,8 @@ def run_bench(
         results["tracking_deadline_ms"] = settings.tracking.deadline_ms
         results["tracking_seconds_30"], results["tracking_seconds_60"] = plan.live_30_s, plan.live_60_s
         results["cpu_per_frame_ms"] = l30["cpu_per_frame_ms"]
+        results["cpu_mediapipe_ms"] = l30.get("cpu_mediapipe_ms")
+        results["cpu_bridge_ms"] = l30.get("cpu_bridge_ms")
         results["cpu_per_frame_ms_60"] = l60["cpu_per_frame_ms"]
         floor_ms = results.get("inference_floor_ms")
         cpu = l30["cpu_per_frame_ms"]
