@@ -160,7 +160,8 @@ def overhead_summary(times: StageTimes, prefix: str = "overhead") -> dict[str, f
     frames of each frame's fastest pass. Every pass does the same work on a frame, so the fastest
     is its cost with nothing else on the core; this p99 is the code's own tail (a hand coming into
     view, a gate blending) without the host's: what the plain p99 adds to it is other processes,
-    or the hypervisor, taking the core mid-frame.
+    or the hypervisor, taking the core mid-frame (and the odd garbage collection, which falls on
+    one pass of a frame and so is left out here).
     """
     total = np.asarray(times.total, dtype=float) / 1000.0
     out = {
