@@ -388,7 +388,8 @@ class _Session:
             if not self.replay:
                 tracking = tracking_for(self.settings, self.parts)
                 self.lm = Landmarkers(tracking, self.model_paths, live=self.live,
-                                      on_result=self._hand_over if self.live else None)  # fmt: skip
+                                      on_result=self._hand_over if self.live else None,
+                                      border_margin=self.settings.hands.border_margin)  # fmt: skip
                 self.plan.put(self.lm.plan())
             with frozen_heap():
                 if self.live:

@@ -1,8 +1,12 @@
-"""HandPlanner: look for only as many hands as the pose sees (pure logic, synthetic poses)."""
+"""HandPlanner: look for only as many hands as the pose sees (pure logic on synthetic poses; one
+footage test that the search ends up on the hand that can drive the rig)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from conftest import media
 
 from mocap_bridge.frames import PoseObservation
 from mocap_bridge.tracking.landmarkers import PROBE_EVERY_MS, HandPlanner, ProbeClock, hands_in_view
@@ -135,3 +139,69 @@ def test_default_planner_matches_the_documented_behaviour() -> None:
         assert planner.search()[0] == expected
     plan = frames(planner, 31)
     assert [i for i, n in enumerate(plan) if n] == [15, 30]
+
+
+def test_a_narrowed_search_that_finds_nothing_usable_goes_back_to_the_full_search() -> None:
+    """The pose sees two hands, the full search finds one: narrowed to one. MediaPipe's one-hand
+    search may then track the other, cut-off hand (not usable): the full search for the next
+    ``retry_after`` searches, then the narrower one is tried again."""
+    planner = HandPlanner(2, settle=2, retry_after=3)
+    for _ in range(2):
+        planner.observe(pose((0.3, 0.6), (0.7, 0.6)))
+    for _ in range(2):
+        planner.observe_hands(2, 1)
+    assert planner.search() == (1, True)
+    planner.observe_hands(1, 1)  # the one-hand search found a usable hand: stays narrowed
+    assert planner.search() == (1, True)
+    planner.observe_hands(1, 0)  # ... and then only a hand at the border
+    for _ in range(3):
+        assert planner.search() == (2, False)
+        planner.observe_hands(2, 1)
+    assert planner.search() == (1, True)  # tried again
+    planner.observe_hands(1, 0)
+    for _ in range(2):
+        planner.observe(pose((0.3, 0.6), None))  # the pose sees one hand: still the full search
+    assert planner.search() == (2, False)
+    for _ in range(2):
+        planner.observe(pose(None, None))  # none in view: no search at all
+    assert planner.search() == (0, True)
+
+
+def test_usable_hands_are_the_ones_off_the_border() -> None:
+    from mocap_bridge.frames import HandObservation
+    from mocap_bridge.tracking.landmarkers import usable_hands
+
+    inside = np.full((21, 3), 0.5, np.float32)
+    cut = inside.copy()
+    cut[0, 1] = 1.02  # the wrist beyond the bottom edge
+    hands = (HandObservation("Left", 0.9, inside, inside), HandObservation("Right", 0.9, cut, cut))
+    assert (
+        usable_hands(hands, 0.02) == 1 and usable_hands(hands[:1], 0.02) == 1 and usable_hands((), 0.02) == 0
+    )
+
+
+def test_the_raised_hand_drives_the_rig_when_a_cut_off_one_is_in_view(model_paths: dict[str, Path]) -> None:
+    """fist_thumbs_up.mp4: the pose sees both wrists, one hand raised, the other cut off at the
+    bottom edge. The hand search must end up on the raised one (the cut-off one is held by the
+    entry rule): it drives the rig in most frames once it is in view."""
+    import cv2
+
+    from mocap_bridge.settings import Settings
+    from mocap_bridge.solve.rig import RigSolver
+    from mocap_bridge.tracking.landmarkers import Landmarkers
+
+    settings = Settings()
+    solver = RigSolver(settings)
+    cap = cv2.VideoCapture(str(media("fist_thumbs_up.mp4")))
+    driven = []
+    try:
+        with Landmarkers(settings.tracking, model_paths, live=False) as lm:
+            for i in range(110):
+                ok, bgr = cap.read()
+                assert ok
+                rgb = cv2.cvtColor(cv2.resize(bgr, (640, 360)), cv2.COLOR_BGR2RGB)
+                rig = solver.solve(lm.track(rgb, i, i * 40))
+                driven.append(bool(rig.tracked.hands))
+    finally:
+        cap.release()
+    assert sum(driven[45:]) >= 0.8 * len(driven[45:]), "".join("H" if d else "." for d in driven)

@@ -32,7 +32,7 @@ import numpy as np
 from ..clock import cpu_s, monotonic_ms
 from ..frames import PartStatus, PoseObservation, TrackedFrame
 from ..settings import Settings, TrackingSettings
-from ..tracking.landmarkers import HandPlanner, ProbeClock
+from ..tracking.landmarkers import HandPlanner, ProbeClock, usable_hands
 from .clip import FrameFile
 from .memory import peak_rss_mb, rss_mb
 
@@ -57,9 +57,10 @@ def planned_searches(
     fps: float,
 ) -> list[int]:
     """How many hands the live pipeline looks for in each frame (0 = the hand landmarker does not
-    run), from the pose results ``poses`` and ``found[n][i]``, the hands a search for ``n`` found in
-    frame ``i``: the pipeline's :class:`HandPlanner` and :class:`ProbeClock`, run as VIDEO mode
-    runs them (each frame planned from the earlier frames' results, probes timed by the frames).
+    run), from the pose results ``poses`` and ``found[n][i]``, the usable hands (off the border) a
+    search for ``n`` found in frame ``i``: the pipeline's :class:`HandPlanner` and
+    :class:`ProbeClock`, run as VIDEO mode runs them (each frame planned from the earlier frames'
+    results, probes timed by the frames).
     Without the planner (no ``adaptive_hands``, no pose, or one hand) every frame searches for all.
     """
     n_max = tracking.num_hands
@@ -121,6 +122,7 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
     from ..tracking.landmarkers import Landmarkers, hands_in_view
 
     tracking = job.settings.tracking
+    margin = job.settings.hands.border_margin
     paths = job.model_paths
     pose_on, _, hands_on = job.parts
     times: list[list[float]] = [[], [], []]
@@ -161,7 +163,7 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
             pose, face, hands = results
             in_view.append(hands_in_view(pose) if pose_on else None)
             poses.append(pose)
-            found[tracking.num_hands].append(len(hands))
+            found[tracking.num_hands].append(usable_hands(hands, margin))
             counts[min(len(hands), 2)] += 1
             status = tuple(
                 (PartStatus.FOUND if found else PartStatus.NOT_FOUND) if on else PartStatus.SKIPPED
@@ -190,7 +192,7 @@ def measure_floor(job: FloorJob) -> dict[str, Any]:
                     c0 = cpu_s()
                     _, _, hands, _ = lm.detect(rgb, round(i * 1000.0 / job.frames.fps))
                     hand_s[n].append(cpu_s() - c0)
-                    found[n].append(len(hands))
+                    found[n].append(usable_hands(hands, margin))
         searched = planned_searches(poses, found, tracking, pose_on, job.frames.fps)
     figures: dict[str, Any] = floor_summary(times[0], times[1], hand_s, searched)
     for n in range(3):

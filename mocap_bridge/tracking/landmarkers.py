@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TrackingError
+from ..filters.hand_entry import HandEntrySettings, touches_border
 from ..frames import (
     FaceObservation,
     HandObservation,
@@ -39,6 +40,7 @@ __all__ = [
     "ProbeClock",
     "ResultHandler",
     "hands_in_view",
+    "usable_hands",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ ResultHandler = Callable[[Part, int, PartPayload, int], None]
 Plan = tuple[tuple[bool, bool, bool], tuple[int, int, int], bool]
 #: How often a narrowed hand search is probed with the full one (ms of capture time).
 PROBE_EVERY_MS = 500.0
+#: The hand entry rule's default border margin (``[hands] border_margin``).
+HAND_BORDER_MARGIN = HandEntrySettings().border_margin
 
 
 @contextlib.contextmanager
@@ -86,6 +90,11 @@ def hands_in_view(pose: PoseObservation | None, margin: float = 0.05) -> int | N
     return int(np.count_nonzero(seen.any(axis=1)))
 
 
+def usable_hands(hands: Sequence[HandObservation], border_margin: float) -> int:
+    """How many of ``hands`` can drive the rig: off the image border (the hand entry rule)."""
+    return sum(not touches_border(h.landmarks, border_margin) for h in hands)
+
+
 class HandPlanner:
     """Chooses how many hands the hand landmarker should look for, from what the pose sees.
 
@@ -97,21 +106,27 @@ class HandPlanner:
     flicker.
 
     The pose can also be too generous (a wrist at the frame's edge, "visible" but cut off): when a
-    search for two hands has found fewer than two ``settle`` times in a row, the planner looks for
-    one. Both of these narrowed searches (none, or fewer than the pose sees) are *probed*: now and
-    then the full search runs instead, in case the pose is wrong (:class:`ProbeClock`).
+    search for two hands has found fewer than two usable hands (off the image border, see
+    :mod:`~mocap_bridge.filters.hand_entry`) ``settle`` times in a row, the planner looks for one.
+    MediaPipe's one-hand search then tracks whichever hand it finds first, which can be the cut-off
+    one: when a search for fewer hands than ``max_hands`` finds fewer usable hands than it asked
+    for, the planner runs the full search for the next ``retry_after`` searches. The narrowed
+    searches (none, or fewer than the pose sees) are *probed*: now and then the full search runs
+    instead, in case the pose is wrong (:class:`ProbeClock`).
 
     Pure: fed observations, asked for the search. :meth:`search` only reads, so asking after every
     result is harmless; the probes are timed by the thread that submits the frames.
     """
 
-    def __init__(self, max_hands: int, *, settle: int = 3) -> None:
+    def __init__(self, max_hands: int, *, settle: int = 3, retry_after: int = 150) -> None:
         self.max_hands = max_hands
         self.settle = settle
+        self.retry_after = retry_after
         self._current: int | None = None
         self._candidate: int | None = None
         self._streak = 0
-        self._short = 0  # consecutive full searches that found fewer hands than asked
+        self._short = 0  # consecutive full searches that found fewer usable hands than asked
+        self._full_for = 0  # full searches left before a narrower one is tried again
 
     def observe(self, pose: PoseObservation | None) -> None:
         seen = hands_in_view(pose)
@@ -127,14 +142,21 @@ class HandPlanner:
             self._current, self._candidate, self._streak = count, None, 0
 
     def observe_hands(self, requested: int, found: int) -> None:
-        """A hand search for ``requested`` hands found ``found``."""
+        """A hand search for ``requested`` hands found ``found`` usable ones (off the border)."""
         if requested < self.max_hands:
-            return  # a narrower search says nothing about the hands it did not look for
+            # A narrower search says nothing about the hands it did not look for, but one that
+            # finds fewer usable hands than it asked for may be tracking the wrong one.
+            if found < requested:
+                self._full_for = self.retry_after
+            return
+        self._full_for = max(0, self._full_for - 1)
         self._short = self._short + 1 if found < requested else 0
 
     def search(self) -> tuple[int, bool]:
         """(hands to look for, 0 = skip the hand landmarker; whether that search is narrowed)."""
         base = self.max_hands if self._current is None else self._current
+        if base and self._full_for:  # a narrower search was tracking a hand that cannot drive the rig
+            return self.max_hands, False
         want = base
         if base == self.max_hands and self._short >= self.settle:
             want = self.max_hands - 1  # the pose sees more hands than the search finds
@@ -190,6 +212,7 @@ class Landmarkers:
         on_result: ResultHandler | None = None,
         sequential: bool = False,
         native_results: bool = True,
+        border_margin: float = HAND_BORDER_MARGIN,
     ) -> None:
         from .mp_import import import_mediapipe
 
@@ -208,6 +231,7 @@ class Landmarkers:
         self._hand_tasks: dict[int, Any] = {}  # hand landmarkers by num_hands
         self._planner: HandPlanner | None = None
         self._probes = ProbeClock()  # VIDEO mode's (``detect`` plans its own frames)
+        self._border_margin = border_margin  # the hand planner counts the hands off the border
         #: VIDEO mode: how many hands the last :meth:`detect` looked for (0 = the hand landmarker
         #: did not run), as the adaptive hand search chose
         self.last_hand_search = 0
@@ -330,7 +354,8 @@ class Landmarkers:
         if part is Part.POSE:
             self._planner.observe(payload if isinstance(payload, PoseObservation) else None)
         else:
-            self._planner.observe_hands(source, len(payload) if isinstance(payload, tuple) else 0)
+            hands = payload if isinstance(payload, tuple) else ()
+            self._planner.observe_hands(source, usable_hands(hands, self._border_margin))
 
     def plan(self) -> Plan:
         """The next frame's :data:`Plan` (hands may be skipped, see :class:`HandPlanner`), before
