@@ -377,17 +377,25 @@ def test_snapshot_key_downloads_a_png_of_the_video_with_overlays(page: Page, tmp
     from skimage.io import imread
 
     page.allow_downloads(tmp_path)
-    page.wait_for("liveLab.last.pose.present && liveLab.video.frames > 0", 30)
-    size = page.js("[document.getElementById('video').width, document.getElementById('video').height]")
-    page.key("s", "KeyS", "s")
-    deadline = time.monotonic() + 20
-    while not (shots := [p for p in tmp_path.glob("live-lab-*.png") if p.stat().st_size > 0]):
-        assert time.monotonic() < deadline, "no snapshot downloaded"
-        time.sleep(0.1)
-    time.sleep(0.3)  # let the download finish writing
-    img = imread(shots[0])
-    assert img.shape[1::-1] == tuple(size)  # the video canvas at its own resolution
-    assert (np.abs(img[..., :3].astype(int) - np.array(POSE_RGB)).sum(axis=2) < 90).any()  # overlay in it
+    overlay_seen = []
+    for _ in range(3):  # the frame on screen when the key lands may be one without a pose
+        page.wait_for("liveLab.last.pose.present && liveLab.video.frames > 0", 30)
+        size = page.js("[document.getElementById('video').width, document.getElementById('video').height]")
+        page.key("s", "KeyS", "s")
+        deadline = time.monotonic() + 20
+        while not (shots := [p for p in tmp_path.glob("live-lab-*.png") if p.stat().st_size > 0]):
+            assert time.monotonic() < deadline, "no snapshot downloaded"
+            time.sleep(0.1)
+        time.sleep(0.3)  # let the download finish writing
+        img = imread(shots[0])
+        assert img.shape[1::-1] == tuple(size)  # the video canvas at its own resolution
+        near = np.abs(img[..., :3].astype(int) - np.array(POSE_RGB)).sum(axis=2) < 90
+        overlay_seen.append(bool(near.any()))
+        if overlay_seen[-1]:
+            break
+        for shot in shots:
+            shot.unlink()
+    assert overlay_seen[-1], overlay_seen  # the pose overlay is in the picture
 
 
 def test_keyboard_layouts_and_overlay_toggle(page: Page) -> None:
