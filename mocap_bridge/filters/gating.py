@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..frames import Tracking
+from .slerp import slerp_weights
 
 __all__ = ["Gate", "part_state", "smoothstep"]
 
@@ -156,17 +157,7 @@ class Gate:
                 half = np.abs(d)
                 np.minimum(half, 1.0, out=half)
                 np.arccos(half, out=half)
-                safe = np.sin(half)
-                small = safe < 1e-6
-                np.copyto(safe, 1.0, where=small)
-                w0 = omw * half
-                np.sin(w0, out=w0)
-                w0 /= safe
-                np.copyto(w0, omw, where=small)
-                w1 = w * half
-                np.sin(w1, out=w1)
-                w1 /= safe
-                np.copyto(w1, w, where=small)
+                w0, w1 = slerp_weights(half, w, omw)
                 w1 *= sign  # w1·(±target): the sign is exact either way
                 q = w0[:, None] * frm
                 q += w1[:, None] * target

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .slerp import slerp_weights
+
 __all__ = ["OneEuroFilter", "OneEuroParams", "RotationOneEuro"]
 
 F64 = npt.NDArray[np.float64]
@@ -392,18 +394,7 @@ class RotationOneEuro:
         a += te_s
         a = np.divide(te_s, a, out=a)
         # slerp(prev, q, a); below 1e-6 rad the lerp weights (safe: sin(half), 1 where small)
-        safe = np.sin(half)
-        small = safe < 1e-6
-        np.copyto(safe, 1.0, where=small)
-        oma = 1.0 - a
-        w0 = oma * half
-        np.sin(w0, out=w0)
-        w0 /= safe
-        np.copyto(w0, oma, where=small)
-        w1 = a * half
-        np.sin(w1, out=w1)
-        w1 /= safe
-        np.copyto(w1, a, where=small)
+        w0, w1 = slerp_weights(half, a, 1.0 - a)
         w1 *= sign  # w1 · (±q): the sign is exact either way
         qh = w0[:, None] * prev
         qh += w1[:, None] * qv
